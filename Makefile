@@ -1,0 +1,53 @@
+# physics-ML: one command each for install, demo, test, bench and lint.
+# Everything runs in .venv; torch is installed first as the pinned CPU-capable build
+# (torch==2.13.0) so a plain dependency resolution never pulls a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+TOOLS  := nrfix ionofield physx4dct fcpredict
+TORCH  ?= torch==2.13.0
+
+.PHONY: install demo test bench lint clean help
+
+help:
+	@echo "make install  - create .venv and install the package with dev tools"
+	@echo "make demo     - run every tool's end-to-end demo into runs/demo/<tool>/"
+	@echo "make test     - run the test suite (pytest)"
+	@echo "make bench    - run the side-by-side benchmarks in bench/ (long)"
+	@echo "make lint     - ruff"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@set -e; for t in $(TOOLS); do \
+	  if $(PY) -m $$t demo --help >/dev/null 2>&1; then \
+	    echo "== $$t demo -> runs/demo/$$t"; \
+	    $(PY) -m $$t demo --out runs/demo/$$t; \
+	  else \
+	    echo "== $$t: no demo yet (tool not landed), skipping"; \
+	  fi; \
+	done
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@set -e; for b in bench/*.py; do \
+	  echo "== $$b"; $(PY) $$b; \
+	done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf runs/demo runs/bench .pytest_cache

@@ -1,0 +1,101 @@
+"""Atomic, self-describing, resumable checkpoints.
+
+A checkpoint holds everything to continue a run bit for bit and to rebuild its model: schema
+version, step, the resolved config dict, model (unwrapped from DDP), optimizer, scheduler,
+EMA and every RNG state. It is written to a temporary file and renamed, so a writer killed
+half way leaves the previous checkpoint intact; it is read with ``weights_only=True`` so a
+checkpoint cannot execute code.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from common.distributed import unwrap
+from common.io import atomic_path
+from common.seeding import get_rng_state, set_rng_state
+
+SCHEMA = "physics-ml-checkpoint/1"
+
+
+class CheckpointError(click.ClickException):
+    """A checkpoint is missing, corrupt, or not one of ours."""
+
+
+def _state(obj: Any) -> Any:
+    return None if obj is None else obj.state_dict()
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    step: int,
+    config: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    ema: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (call on rank 0 only). Returns the path written."""
+    payload = {
+        "schema": SCHEMA,
+        "step": int(step),
+        "config": config,
+        "model": unwrap(model).state_dict(),
+        "optimizer": _state(optimizer),
+        "scheduler": _state(scheduler),
+        "ema": _state(unwrap(ema) if isinstance(ema, torch.nn.Module) else ema),
+        "rng": get_rng_state(),
+        "extra": extra or {},
+        "torch_version": str(torch.__version__),
+    }
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        torch.save(payload, tmp)
+    return target
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; a clear :class:`CheckpointError` for a bad or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first[:160]})") from None
+    if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
+        raise CheckpointError(f"{path}: not a physics-ml checkpoint (missing schema '{SCHEMA}')")
+    return payload
+
+
+def restore_checkpoint(
+    ckpt: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    ema: Any = None,
+    rng: bool = True,
+) -> int:
+    """Load states from ``ckpt`` into the given objects; returns the step to continue from."""
+    try:
+        unwrap(model).load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
+    if optimizer is not None and ckpt.get("optimizer") is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt.get("scheduler") is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if ema is not None and ckpt.get("ema") is not None:
+        (unwrap(ema) if isinstance(ema, torch.nn.Module) else ema).load_state_dict(ckpt["ema"])
+    if rng and ckpt.get("rng"):
+        set_rng_state(ckpt["rng"])
+    return int(ckpt["step"])

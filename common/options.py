@@ -1,0 +1,73 @@
+"""Click options shared by every tool's commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+F = Callable[..., Any]
+
+
+def device_option(f: F) -> F:
+    """``--device auto|cpu|cuda|cuda:N``."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="Where to compute: auto (CUDA if present, else CPU), cpu, cuda or cuda:N.",
+    )(f)
+
+
+def dtype_option(f: F) -> F:
+    """``--dtype float32|float64`` (None = the tool's default)."""
+    return click.option(
+        "--dtype",
+        type=click.Choice(["float32", "float64"]),
+        default=None,
+        help="Floating-point precision (default: the config's).",
+    )(f)
+
+
+def seed_option(f: F) -> F:
+    """``--seed N`` (None = the config's seed)."""
+    return click.option(
+        "--seed", type=int, default=None, help="Random seed (default: the config's seed)."
+    )(f)
+
+
+def config_options(f: F) -> F:
+    """``--preset NAME``, ``--config FILE``, ``--set key=value`` (repeatable)."""
+    f = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override one config value, e.g. --set train.lr=3e-4 (repeatable; wins over all).",
+    )(f)
+    f = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="YAML file of config values (overrides the preset).",
+    )(f)
+    return click.option(
+        "--preset", default=None, help="Named preset (see the tool's presets/ folder)."
+    )(f)
+
+
+def run_options(f: F) -> F:
+    """``--run-dir PATH`` and ``--resume``."""
+    f = click.option(
+        "--resume",
+        is_flag=True,
+        help="Continue from RUN_DIR/checkpoints/last.pt (exactly where it stopped).",
+    )(f)
+    return click.option(
+        "--run-dir",
+        type=click.Path(file_okay=False),
+        required=True,
+        help="Directory for config.yaml, metrics.jsonl, logs and checkpoints/.",
+    )(f)
