@@ -10,6 +10,7 @@ checkpoint cannot execute code.
 from __future__ import annotations
 
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        struct.error,
+        OSError,
+        KeyError,
+        AttributeError,
+        TypeError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first[:160]})") from None
     if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
@@ -89,7 +101,9 @@ def restore_checkpoint(
     try:
         unwrap(model).load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"checkpoint does not fit this model: {str(exc).splitlines()[0]}"
+        ) from None
     if optimizer is not None and ckpt.get("optimizer") is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     if scheduler is not None and ckpt.get("scheduler") is not None:

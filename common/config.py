@@ -143,7 +143,9 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _merge_layer(cls: type, merged: dict, layer: Mapping[str, Any], source: str, prefix: str = "") -> None:
+def _merge_layer(
+    cls: type, merged: dict, layer: Mapping[str, Any], source: str, prefix: str = ""
+) -> None:
     """Check ``layer`` against ``cls`` and deep-merge it into ``merged``."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
@@ -245,7 +247,9 @@ def _convert_sequence(value: Any, tp: Any, key: str, source: str) -> Any:
     if args and len(args) != len(value):
         raise _fail(key, source, value, f"a list of {len(args)} values")
     types_ = args or (Any,) * len(value)
-    return tuple(_convert(v, t, f"{key}[{i}]", source) for i, (v, t) in enumerate(zip(value, types_)))
+    return tuple(
+        _convert(v, t, f"{key}[{i}]", source) for i, (v, t) in enumerate(zip(value, types_))
+    )
 
 
 def _convert_scalar(value: Any, tp: Any, key: str, source: str) -> Any:

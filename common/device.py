@@ -15,7 +15,7 @@ DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.flo
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """Turn ``auto|cpu|cuda|cuda:N`` into a device; a clear error if CUDA is asked for but absent."""
+    """Turn ``auto|cpu|cuda|cuda:N`` into a device; clear error if CUDA is asked for but absent."""
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -123,7 +123,8 @@ class ProgressReporter:
         eta = (self.total - step) / rate if rate > 0 else math.inf
         eta_txt = "?" if math.isinf(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
         pct = 100.0 * step / max(self.total, 1)
-        return f"{self.desc} {step}/{self.total} ({pct:.0f}%) {rate:.2f} it/s eta {eta_txt} {text}".rstrip()
+        head = f"{self.desc} {step}/{self.total} ({pct:.0f}%)"
+        return f"{head} {rate:.2f} it/s eta {eta_txt} {text}".rstrip()
 
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:

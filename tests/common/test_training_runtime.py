@@ -106,8 +106,16 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path: Path) -> No
 
 def test_torchrun_two_processes_keep_replicas_identical(tmp_path: Path, free_port: int) -> None:
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        f"--master_port={free_port}", str(TOY), "--run-dir", str(tmp_path), "--steps", "6",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port}",
+        str(TOY),
+        "--run-dir",
+        str(tmp_path),
+        "--steps",
+        "6",
     ]
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -117,9 +125,21 @@ def test_torchrun_two_processes_keep_replicas_identical(tmp_path: Path, free_por
 
 
 def test_sigterm_saves_checkpoint_and_exits_nonzero(tmp_path: Path) -> None:
-    cmd = [sys.executable, str(TOY), "--run-dir", str(tmp_path), "--steps", "100000",
-           "--ckpt-every", "100000", "--sleep-s", "0.05"]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        str(TOY),
+        "--run-dir",
+        str(tmp_path),
+        "--steps",
+        "100000",
+        "--ckpt-every",
+        "100000",
+        "--sleep-s",
+        "0.05",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     metrics = tmp_path / "metrics.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -60,7 +60,9 @@ def main() -> None:
         overrides={"steps": args.steps, "ckpt_every": args.ckpt_every, "sleep_s": args.sleep_s},
     )
     seed_everything(cfg.seed)
-    net = torch.nn.Sequential(torch.nn.Linear(4, cfg.hidden), torch.nn.Tanh(), torch.nn.Linear(cfg.hidden, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, cfg.hidden), torch.nn.Tanh(), torch.nn.Linear(cfg.hidden, 1)
+    )
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.7)
     start = 0
@@ -73,10 +75,19 @@ def main() -> None:
 
     def save(step: int) -> None:
         if info.is_main:
-            save_checkpoint(last_checkpoint(run_dir), step=step, config=to_dict(cfg), model=model,
-                            optimizer=opt, scheduler=sched)
+            save_checkpoint(
+                last_checkpoint(run_dir),
+                step=step,
+                config=to_dict(cfg),
+                model=model,
+                optimizer=opt,
+                scheduler=sched,
+            )
 
-    with GracefulInterrupt() as stop, ProgressReporter(cfg.steps, "toy", info.is_main, 0.0, log, start) as bar:
+    with (
+        GracefulInterrupt() as stop,
+        ProgressReporter(cfg.steps, "toy", info.is_main, 0.0, log, start) as bar,
+    ):
         for step in range(start, cfg.steps):
             gen = generator_for(cfg.seed, info.rank, step)
             x = torch.randn(cfg.batch, 4, generator=gen)

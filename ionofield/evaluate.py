@@ -1,0 +1,270 @@
+"""Evaluation and prediction: field at points and on grids, TEC maps from the field, the
+hourly TEC-context cache, and the held-out metrics (model vs IRI, quiet vs storm).
+
+Hourly TEC-context cache: the ConvLSTM direction map of hour h (window of maps ending at
+h) is computed once and kept in an LRU of ``cache_size`` hours; a time t between hours h
+and h+1 blends them with w_h = cos^2(pi/2 f), w_h+1 = sin^2(pi/2 f), f = t/1h - h.
+Training bypasses it (weights change every step).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from ionofield import swx
+from ionofield.config import IonofieldConfig
+from ionofield.model import RSTMRF, sample_maps
+from ionofield.prepare import TEC_SCALE, Prepared
+from ionofield.simulate import IONEX_LAT, IONEX_LON
+from ionofield.tec import integrate_tec_tecu
+
+
+class TecContextCache:
+    """LRU of hourly ConvLSTM direction maps with hit-rate statistics."""
+
+    def __init__(
+        self, model: RSTMRF, prep: Prepared, cfg: IonofieldConfig, size: int | None = None
+    ):
+        self.model, self.prep, self.cfg = model, prep, cfg
+        self.size = size or cfg.eval.cache_size
+        self.store: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def windows(self, hours: torch.Tensor) -> torch.Tensor:
+        """TEC windows (U, L, H, W) ending at each hour (clamped to the map span)."""
+        n_maps, s = self.prep.tec.shape[0], self.cfg.data.tec_stride
+        h = hours.clamp(0, n_maps - 1)
+        win = (h[:, None] - torch.arange(self.cfg.data.tec_seq_len - 1, -1, -1)[None]).clamp_min(0)
+        return self.prep.tec[win][..., ::s, ::s].contiguous()
+
+    @torch.no_grad()
+    def direct(self, hours: torch.Tensor) -> torch.Tensor:
+        """Direction maps of ``hours`` computed now, no cache: (U, 2, H, W)."""
+        dev = next(self.model.parameters()).device
+        return self.model.tec_direction(self.windows(hours).to(dev)).cpu()
+
+    def get(self, hours: list[int]) -> torch.Tensor:
+        """Direction maps of ``hours`` through the LRU: (len(hours), 2, H, W)."""
+        missing = [h for h in dict.fromkeys(hours) if h not in self.store]
+        self.hits += len(hours) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            for h, m in zip(missing, self.direct(torch.as_tensor(missing))):
+                self.store[h] = m
+        for h in hours:
+            self.store.move_to_end(h)
+        while len(self.store) > self.size:
+            self.store.popitem(last=False)
+        return torch.stack([self.store[h] for h in hours])
+
+    def stats(self) -> dict:
+        """Hits, misses and hit rate so far."""
+        total = self.hits + self.misses
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hits / total if total else 0.0,
+        }
+
+
+def context_at(
+    time_s: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, t0_s: float, source
+) -> torch.Tensor:
+    """Direction (B, 2) at points, cos^2-blended between the bracketing hourly contexts.
+
+    ``source(hours: list[int]) -> (U, 2, H, W)`` is the cache's ``get`` or a direct call.
+    """
+    rel = (time_s - t0_s) / 3600.0
+    h0 = torch.floor(rel).long()
+    w0 = (torch.cos(0.5 * math.pi * (rel - h0)) ** 2).float().unsqueeze(1)
+    hours = torch.cat([h0, h0 + 1])
+    uniq, inv = torch.unique(hours, return_inverse=True)
+    maps = source(uniq.tolist())
+    both = sample_maps(
+        maps.float(), inv, torch.cat([lat, lat]).float(), torch.cat([lon, lon]).float()
+    )
+    n = lat.shape[0]
+    return w0 * both[:n] + (1.0 - w0) * both[n:]
+
+
+def direct_source(cache: TecContextCache):
+    """A ``source`` with the cache's maths but no memory (the reference path)."""
+    return lambda hours: cache.direct(torch.as_tensor(hours))
+
+
+@torch.no_grad()
+def field_at(
+    model: RSTMRF,
+    coords: torch.Tensor,
+    time_s: torch.Tensor,
+    seq_len: int,
+    batch_size: int = 8192,
+    hmf2: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residual and log-variance at points (drivers from the real record, per hour).
+
+    ``hmf2`` (N,) is the IRI F2 peak height [km] of the points (models with ``hmf2_input``).
+    """
+    dev = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    res, logv = [], []
+    for s in range(0, coords.shape[0], batch_size):
+        t = time_s[s : s + batch_size]
+        hours = torch.floor(t / 3600.0) * 3600.0
+        uniq, inv = torch.unique(hours, return_inverse=True)
+        drivers = torch.as_tensor(swx.sequences(uniq.numpy(), seq_len))
+        b = {
+            "coords": coords[s : s + batch_size].to(dev, dtype),
+            "time_s": t.to(dev),
+            "drivers": drivers.to(dev),
+            "win_idx": inv.to(dev),
+            "tec": None,
+            "hmf2": None if hmf2 is None else hmf2[s : s + batch_size].to(dev, dtype),
+        }
+        out = model(b, derivatives=False)
+        res.append(out["residual"].cpu())
+        logv.append(out["logvar"].cpu())
+    return torch.cat(res), torch.cat(logv)
+
+
+def grid_points(lats: np.ndarray, lons: np.ndarray, alts: np.ndarray) -> np.ndarray:
+    """(n_lat*n_lon*n_alt, 3) points ordered (lat, lon, alt) with altitude fastest."""
+    la, lo, al = np.meshgrid(lats, lons, alts, indexing="ij")
+    return np.stack([la.ravel(), lo.ravel(), al.ravel()], -1)
+
+
+def predict_grid(
+    model: RSTMRF | None, background, cfg: IonofieldConfig, grid: tuple, times_s: np.ndarray
+) -> np.ndarray:
+    """log10 Ne (T, n_lat, n_lon, n_alt) of IRI + residual (IRI only when ``model`` is None)."""
+    lats, lons, alts = grid
+    pts = grid_points(lats, lons, alts)
+    out = np.empty((len(times_s), lats.size, lons.size, alts.size))
+    for k, t in enumerate(times_s):
+        tt = np.full(pts.shape[0], float(t))
+        val = background.log10_ne(pts[:, 0], pts[:, 1], pts[:, 2], tt)
+        if model is not None:
+            _, hm = background.f2_peak(pts[:, 0], pts[:, 1], tt)
+            r, _ = field_at(
+                model,
+                torch.as_tensor(pts, dtype=torch.float32),
+                torch.as_tensor(tt),
+                cfg.data.seq_len,
+                cfg.eval.batch_size,
+                torch.as_tensor(hm, dtype=torch.float32),
+            )
+            val = val + r.double().numpy()
+        out[k] = val.reshape(out.shape[1:])
+    return out
+
+
+def field_tec_maps(
+    model: RSTMRF | None, background, cfg: IonofieldConfig, times_s: np.ndarray
+) -> np.ndarray:
+    """VTEC [TECU] (T, 71, 73) integrated from the field over the IRI altitude range."""
+    alts = np.arange(cfg.iri.alt_min_km, cfg.iri.alt_max_km + 0.1, cfg.sim.tec_dalt_km)
+    log_ne = predict_grid(model, background, cfg, (IONEX_LAT, IONEX_LON, alts), times_s)
+    return integrate_tec_tecu(10.0**log_ne, alts, axis=-1)
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    """Root-mean-square difference (NaN when empty)."""
+    return float(np.sqrt(np.mean((a - b) ** 2))) if a.size else float("nan")
+
+
+def point_metrics(
+    pred: np.ndarray, bg: np.ndarray, obs: dict, idx: np.ndarray, storm: np.ndarray
+) -> dict:
+    """RMSE of log10 Ne (model and IRI) per source (in-situ/profile) and quiet/storm hours."""
+    y = obs["log10_ne"][idx]
+    truth = obs.get("log10_ne_true")
+    out: dict = {}
+    groups = {
+        "all": np.ones(idx.size, bool),
+        "insitu": obs["source"][idx] == 0,
+        "profile": obs["source"][idx] == 1,
+    }
+    for gname, g in groups.items():
+        for sname, s in (("", np.ones(idx.size, bool)), ("_quiet", ~storm), ("_storm", storm)):
+            m = g & s
+            out[f"{gname}{sname}"] = {
+                "n": int(m.sum()),
+                "model": rmse(pred[m], y[m]),
+                "iri": rmse(bg[m], y[m]),
+            }
+            if truth is not None:
+                out[f"{gname}{sname}"]["model_vs_truth"] = rmse(pred[m], truth[idx][m])
+                out[f"{gname}{sname}"]["iri_vs_truth"] = rmse(bg[m], truth[idx][m])
+    return out
+
+
+def evaluate(
+    model: RSTMRF,
+    prep: Prepared,
+    idx: np.ndarray,
+    cfg: IonofieldConfig,
+    background,
+    storm_kp: float = 5.0,
+) -> dict:
+    """Held-out metrics: point RMSEs, VTEC RMSE vs the maps, TEC-direction agreement + cache."""
+    model.eval()
+    r, logv = field_at(
+        model,
+        prep.coords[idx],
+        prep.time_s[idx],
+        cfg.data.seq_len,
+        cfg.eval.batch_size,
+        prep.hmf2[idx],
+    )
+    pred = prep.bg[idx].double().numpy() + r.double().numpy()
+    bg = prep.bg[idx].double().numpy()
+    storm = swx.kp_at(prep.time_s[idx].numpy()) >= storm_kp
+    metrics = {
+        "points": point_metrics(pred, bg, prep.obs, idx, storm),
+        "mean_predicted_sigma": float(torch.exp(0.5 * logv).mean()),
+    }
+    hours = np.unique(prep.hour_idx[idx].numpy())
+    epochs = prep.t0_s + 3600.0 * hours
+    maps_true = prep.tec[torch.as_tensor(hours)].double().numpy() * TEC_SCALE
+    metrics["vtec_rmse_model"] = rmse(field_tec_maps(model, background, cfg, epochs), maps_true)
+    metrics["vtec_rmse_iri"] = rmse(field_tec_maps(None, background, cfg, epochs), maps_true)
+    if model.tec_net is not None:
+        metrics["tec_context"] = context_benchmark(model, prep, idx, cfg)
+    return metrics
+
+
+def context_benchmark(model: RSTMRF, prep: Prepared, idx: np.ndarray, cfg: IonofieldConfig) -> dict:
+    """Time the TEC-context evaluation over eval batches with and without the hourly cache."""
+    cache = TecContextCache(model, prep, cfg)
+    out = {}
+    for name, source in (("direct", direct_source(cache)), ("cached", cache.get)):
+        t = time.perf_counter()
+        for s in range(0, idx.size, 512):
+            sel = torch.as_tensor(idx[s : s + 512])
+            lat, lon = prep.coords[sel, 0], prep.coords[sel, 1]
+            context_at(prep.time_s[sel], lat, lon, prep.t0_s, source)
+        out[f"{name}_s"] = time.perf_counter() - t
+    out["speedup"] = out["direct_s"] / max(out["cached_s"], 1e-9)
+    return out | cache.stats()
+
+
+def summary_line(metrics: dict) -> str:
+    """One line: log10 Ne RMSE (ionofield vs IRI) against the noisy observations and, for a
+    simulated scenario, against the noise-free truth; VTEC RMSE against the TEC maps."""
+    a = metrics["points"]["all"]
+
+    def part(model: float, iri: float) -> str:
+        return f"ionofield {model:.4f} vs IRI {iri:.4f} ({100 * (1 - model / iri):.0f}% lower)"
+
+    text = f"log10 Ne RMSE ({a['n']} obs) vs observations: {part(a['model'], a['iri'])}"
+    if "model_vs_truth" in a:
+        text += f"; vs simulated truth: {part(a['model_vs_truth'], a['iri_vs_truth'])}"
+    return (
+        text
+        + f"; VTEC RMSE {metrics['vtec_rmse_model']:.2f} vs {metrics['vtec_rmse_iri']:.2f} TECU"
+    )

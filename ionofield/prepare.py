@@ -1,0 +1,121 @@
+"""Observations -> tensors: IRI background and its derivatives, hourly drivers and TEC windows.
+
+Hour index h of a point = floor((t - t0) / 1 h), t0 = first TEC map. Map h is the map at
+t0 + h hours; a point's TEC window is maps h-L+1 .. h (clamped at 0), its Kp/F10.7 sequence
+the ``seq_len`` hours ending at h. Both are stored once per hour and indexed per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ionofield import swx
+from ionofield.config import IonofieldConfig
+from ionofield.data import Scenario
+from ionofield.errors import IonofieldError
+from ionofield.iri import IRIBackground
+from ionofield.losses import map_gradient
+
+TEC_SCALE = 30.0
+IONEX_LAT = torch.arange(87.5, -87.6, -2.5, dtype=torch.float64)
+
+
+@dataclass
+class Prepared:
+    """Tensors of one scenario (CPU); ``N`` observations, ``T`` hourly maps."""
+
+    coords: torch.Tensor  # (N, 3) lat, lon, alt_km
+    time_s: torch.Tensor  # (N,) float64 UNIX s
+    y: torch.Tensor  # (N,) observed log10 Ne
+    bg: torch.Tensor  # (N,) IRI log10 Ne
+    bg_deriv: torch.Tensor  # (N, 3) IRI d/dlat, d/dlon, d2/dh2
+    hmf2: torch.Tensor  # (N,) IRI hmF2 [km] at the points
+    hour_idx: torch.Tensor  # (N,) long
+    drivers: torch.Tensor  # (T, seq_len, 2)
+    tec: torch.Tensor  # (T, 71, 73) TEC / TEC_SCALE
+    tec_grad: torch.Tensor  # (T, 2, 71, 73)
+    t0_s: float
+    obs: dict
+
+
+def prepare(
+    cfg: IonofieldConfig, scenario: Scenario, background: IRIBackground, dtype=torch.float32
+) -> Prepared:
+    """Compute every per-point and per-hour quantity once."""
+    o, t0 = scenario.obs, float(scenario.tec_epochs_s[0])
+    if np.any(np.diff(scenario.tec_epochs_s) != 3600.0):
+        raise IonofieldError("TEC maps must be hourly and contiguous")
+    hour = np.floor((o["time_s"] - t0) / 3600.0).astype(np.int64)
+    if hour.min() < 0 or hour.max() >= scenario.tec_epochs_s.size:
+        raise IonofieldError("observations fall outside the time span of the TEC maps")
+    bg = background.log10_ne(o["lat"], o["lon"], o["alt_km"], o["time_s"])
+    deriv = background.derivatives(o["lat"], o["lon"], o["alt_km"], o["time_s"])
+    _, hmf2 = background.f2_peak(o["lat"], o["lon"], o["time_s"])
+    tec = torch.as_tensor(scenario.tec_tecu / TEC_SCALE, dtype=dtype)
+    f = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
+    return Prepared(
+        coords=f(np.stack([o["lat"], o["lon"], o["alt_km"]], -1)),
+        time_s=torch.as_tensor(o["time_s"], dtype=torch.float64),
+        y=f(o["log10_ne"]),
+        bg=f(bg),
+        bg_deriv=f(deriv),
+        hmf2=f(hmf2),
+        hour_idx=torch.as_tensor(hour),
+        drivers=f(swx.sequences(scenario.tec_epochs_s, cfg.data.seq_len)),
+        tec=tec,
+        tec_grad=map_gradient(tec, IONEX_LAT.to(dtype)),
+        t0_s=t0,
+        obs=o,
+    )
+
+
+def make_batch(
+    p: Prepared,
+    idx: torch.Tensor,
+    tec_len: int,
+    with_tec: bool,
+    device: torch.device,
+    stride: int = 1,
+) -> dict:
+    """A training/eval batch: unique hourly windows computed once, indexed per point.
+
+    TEC windows (U, tec_len, H, W) use every ``stride``-th map row/column.
+    """
+    uniq, inv = torch.unique(p.hour_idx[idx], return_inverse=True)
+    batch = {
+        "coords": p.coords[idx].to(device),
+        "time_s": p.time_s[idx].to(device),
+        "y": p.y[idx].to(device),
+        "bg": p.bg[idx].to(device),
+        "bg_deriv": p.bg_deriv[idx].to(device),
+        "hmf2": p.hmf2[idx].to(device),
+        "drivers": p.drivers[uniq].to(device),
+        "win_idx": inv.to(device),
+        "tec": None,
+    }
+    if with_tec:
+        win = (uniq[:, None] - torch.arange(tec_len - 1, -1, -1)[None, :]).clamp_min(0)
+        batch["tec"] = p.tec[win][..., ::stride, ::stride].contiguous().to(device)
+        batch["tec_grad"] = p.tec_grad[uniq][..., ::stride, ::stride].contiguous().to(device)
+    return batch
+
+
+def split_indices(cfg: IonofieldConfig, p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) observation indices: every ``holdout_every``-th time block is held out."""
+    from ionofield.data import holdout_mask
+
+    held = holdout_mask(p.time_s.numpy(), p.t0_s, cfg.data.holdout_block_h, cfg.data.holdout_every)
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def load_prepared(
+    cfg: IonofieldConfig, scenario_dir, dtype=torch.float32
+) -> tuple[Prepared, tuple]:
+    """Read a scenario folder and prepare it with the config's IRI grid."""
+    from ionofield.data import load_scenario
+
+    prep = prepare(cfg, load_scenario(scenario_dir), IRIBackground(cfg.iri), dtype)
+    return prep, split_indices(cfg, prep)
