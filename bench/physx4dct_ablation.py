@@ -1,0 +1,224 @@
+"""PhysX fusion ablation on the breathing phantom (issue 6), side by side in one run.
+
+For each scan variant (irregular breathing trace; the same with sparse views) the phantom is
+simulated once, then `physx4dct.train.fit` reconstructs it with each deformation model:
+HexPlane only, anchors only, fixed alpha 0.99, learnable alpha, uncertainty_gated and
+bounded_perturb (freeze_rho + rmsnorm). The final model is voxelised at the times of the
+ground-truth phase volumes: PSNR3D / SSIM3D (X²-Gaussian convention, and STNF4D's PSNR),
+mean over phases, and the wall time of the fit. Writes runs/bench/physx4dct_ablation/
+results.json and results.md.
+
+    .venv/bin/python bench/physx4dct_ablation.py                 # reduced CPU scale
+    .venv/bin/python bench/physx4dct_ablation.py --scale cpu     # the `cpu` preset scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MODES: dict[str, dict] = {
+    "HexPlane only": {"fusion_mode": "hexplane"},
+    "anchor only": {"fusion_mode": "anchor"},
+    "fixed alpha 0.99": {"fusion_mode": "fixed_alpha", "alpha": 0.99},
+    "learnable alpha": {"fusion_mode": "learnable_alpha"},
+    "uncertainty_gated": {"fusion_mode": "uncertainty_gated"},
+    "bounded_perturb (freeze_rho+rmsnorm)": {"fusion_mode": "bounded_perturb",
+                                             "schedule_mode": "freeze_rho",
+                                             "residual_mode": "rmsnorm"},
+}
+
+# follow-up rows (run on request with --modes): is the gap the HexPlane scale/rotation
+# change lost to the (1 - alpha) weight, or the anchor field's spatial resolution?
+EXTRA_MODES: dict[str, dict] = {
+    "fixed alpha 0.99 + full HexPlane scale-rot": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
+                                                  "hex_scale_rot": "full"},
+    "anchor only 512 anchors": {"fusion_mode": "anchor", "num_anchors": 512},
+    "fixed alpha 0.99 + anchor lr x10": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
+                                         "anchor_lr_scale": 1.0},
+    "bounded_perturb + identity H": {"fusion_mode": "bounded_perturb",
+                                     "schedule_mode": "freeze_rho", "residual_mode": "identity"},
+}
+ALL_MODES = {**MODES, **EXTRA_MODES}
+
+# reduced scale: what 12 fits can afford on 2 shared cores; `cpu` follows the cpu preset
+SCALES: dict[str, dict] = {
+    "reduced": {
+        "phantom": {"detector": 32, "volume": 32, "n_views": 60, "n_val": 6, "n_phases": 5},
+        "gaussians": {"n_init": 1500, "max_gaussians": 2500, "densify_from": 200,
+                      "densify_until": 450, "densify_every": 100},
+        "loss": {"tv_size": 16},
+        "train": {"iterations": 600, "coarse_iterations": 150, "eval_every": 300,
+                  "ckpt_every": 300, "log_every": 50},
+        "fusion": {"num_anchors": 128, "phys_warmup_steps": 200, "eps_freeze_steps": 200},
+    },
+    "cpu": {
+        "phantom": {"detector": 64, "volume": 64, "n_views": 100, "n_val": 10},
+        "gaussians": {},
+        "loss": {},
+        "train": {},
+        "fusion": {},
+    },
+}
+
+
+def _overrides(section: str, values: dict) -> dict:
+    return {f"{section}.{k}": v for k, v in values.items()}
+
+
+def make_config(scale: str, variant: str, mode: dict, seed: int):
+    """The full Config of one fit (common.config precedence: defaults < preset < overrides)."""
+    from common.config import load_config
+    from physx4dct.config import PRESETS_DIR, Config
+
+    sc = SCALES[scale]
+    phantom = {**sc["phantom"], "trace": "irregular", "drift": 0.1, "seed": seed}
+    if variant == "sparse":
+        phantom["sparse_stride"] = 2
+    over = {"seed": seed, **_overrides("phantom", phantom),
+            **_overrides("gaussians", sc["gaussians"]), **_overrides("loss", sc["loss"]),
+            **_overrides("train", sc["train"])}
+    if mode["fusion_mode"] != "hexplane":
+        over.update(_overrides("fusion", sc["fusion"]))
+    over.update(_overrides("fusion", mode))
+    preset = "cpu" if (PRESETS_DIR / "cpu.yaml").exists() else None  # its HexPlane size
+    return load_config(Config, preset=preset, presets_dir=PRESETS_DIR, overrides=over)
+
+
+@torch.no_grad()
+def evaluate(run_dir: Path, scan) -> dict[str, float]:
+    """Mean PSNR3D/SSIM3D over the ground-truth phases of the final model of `run_dir`."""
+    from common.rundir import last_checkpoint
+    from physx4dct.metrics import volume_metrics
+    from physx4dct.train import load_model
+    from physx4dct.voxelizer import full_grid, voxelize
+
+    model, cfg, _ = load_model(last_checkpoint(run_dir), scan)
+    model.eval()
+    grid = full_grid(scan.geo)
+    rows = []
+    for vol_gt, t_s in zip(scan.volumes, scan.volume_time_s):
+        t = torch.tensor(t_s / scan.scan_s, dtype=model.tau.dtype)
+        means, cov, dens, _ = model.gaussians_at(t if cfg.model == "4d" else None)
+        pred = voxelize(means, cov, dens, grid, budget=cfg.train.budget).float()
+        rows.append(volume_metrics(pred, torch.as_tensor(vol_gt, dtype=torch.float32)))
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    out["psnr_x2_per_phase"] = [round(r["psnr_x2"], 3) for r in rows]
+    return out
+
+
+def run_one(out: Path, scale: str, variant: str, name: str, mode: dict, seed: int,
+            scan_path: Path, scan) -> dict:
+    """Fit + evaluate one (variant, mode); returns its row."""
+    from physx4dct.train import fit
+
+    cfg = make_config(scale, variant, mode, seed)
+    run_dir = out / variant / _slug(name)
+    t0 = time.time()
+    fit_metrics = fit(cfg, run_dir, scan_path)
+    wall = time.time() - t0
+    ev = evaluate(run_dir, scan)
+    stats = {k: v for k, v in fit_metrics.items()
+             if k in ("alpha", "eps", "beta_mean", "s_E_mean", "val_psnr", "period_s")}
+    print(f"[{variant}] {name}: PSNR3D {ev['psnr_x2']:.2f} dB SSIM3D {ev['ssim_x2']:.4f} "
+          f"({wall:.0f} s) {stats}", flush=True)
+    return {"variant": variant, "mode": name, "wall_s": wall, **ev, **stats}
+
+
+def simulate(out: Path, scale: str, variant: str, seed: int):
+    """Simulate (or reuse) the scan of a variant; returns (pickle path, Scan)."""
+    from physx4dct.data import read_scan, simulate_scan, write_scan
+
+    path = out / f"scan_{variant}.pickle"
+    if not path.exists():
+        cfg = make_config(scale, variant, MODES["HexPlane only"], seed)
+        write_scan(simulate_scan(cfg.phantom), path)
+    return path, read_scan(path)
+
+
+def write_table(rows: list[dict], out: Path, header: str) -> str:
+    """results.md: one row per (variant, mode), with the difference to HexPlane only."""
+    from common.io import atomic_write
+
+    base = {r["variant"]: r["psnr_x2"] for r in rows if r["mode"] == "HexPlane only"}
+    lines = [header, "", "| scan | model | PSNR3D (dB) | Δ vs HexPlane | SSIM3D | "
+             "PSNR3D STNF (dB) | wall (s) | learnt |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        delta = r["psnr_x2"] - base[r["variant"]] if r["variant"] in base else float("nan")
+        learnt = ", ".join(f"{k}={r[k]:.4g}" for k in ("alpha", "eps", "beta_mean") if k in r)
+        lines.append(f"| {r['variant']} | {r['mode']} | {r['psnr_x2']:.2f} | {delta:+.2f} | "
+                     f"{r['ssim_x2']:.4f} | {r['psnr_stnf']:.2f} | {r['wall_s']:.0f} | "
+                     f"{learnt} |")
+    text = "\n".join(lines) + "\n"
+    with atomic_write(out / "results.md") as fh:
+        fh.write(text)
+    return text
+
+
+def _slug(name: str) -> str:
+    return name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
+
+
+def collect(out: Path) -> list[dict]:
+    """Rows of every (variant, mode) fitted so far (they may run as parallel processes)."""
+    rows = []
+    for variant in ("irregular", "sparse"):
+        for name in ALL_MODES:
+            path = out / variant / _slug(name) / "row.json"
+            if path.exists():
+                rows.append(json.loads(path.read_text()))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="reduced")
+    parser.add_argument("--variants", default="irregular,sparse")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"comma-separated names from: {', '.join(ALL_MODES)}")
+    parser.add_argument("--iterations", type=int, default=None, help="override iterations")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_ablation"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.iterations:  # smoke runs: keep the coarse/fine split and the schedules in ratio
+        sc, frac = SCALES[args.scale], args.iterations / 600
+        sc["train"] = {**sc["train"], "iterations": args.iterations,
+                       "coarse_iterations": args.iterations // 5}
+        sc["fusion"] = {**sc["fusion"], "phys_warmup_steps": int(200 * frac),
+                        "eps_freeze_steps": int(200 * frac)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    from common.io import atomic_write
+
+    for variant in args.variants.split(","):
+        scan_path, scan = simulate(args.out, args.scale, variant, args.seed)
+        for name in args.modes.split(","):
+            if name not in ALL_MODES:
+                raise SystemExit(f"unknown mode {name!r}; choose from {list(ALL_MODES)}")
+            row = run_one(args.out, args.scale, variant, name, ALL_MODES[name], args.seed,
+                          scan_path, scan)
+            with atomic_write(args.out / variant / _slug(name) / "row.json") as fh:
+                json.dump(row, fh, indent=1)
+    rows = collect(args.out)
+    with atomic_write(args.out / "results.json") as fh:
+        json.dump({"scale": args.scale, "settings": SCALES[args.scale], "rows": rows}, fh,
+                  indent=1)
+    cfg = make_config(args.scale, "irregular", MODES["HexPlane only"], args.seed)
+    header = (f"PhysX ablation, scale `{args.scale}` (detector {cfg.phantom.detector}^2, "
+              f"volume {cfg.phantom.volume}^3, {cfg.phantom.n_views} views, "
+              f"{cfg.train.iterations} iterations, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads); fusion settings "
+              f"{json.dumps(SCALES[args.scale]['fusion'])}; "
+              f"phantom {json.dumps(dataclasses.asdict(cfg.phantom))}")
+    print(write_table(rows, args.out, header))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Typed configuration of nrfix (frozen dataclasses; presets in ``nrfix/presets/*.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Analytic training/validation data (Bowen-York families unless ``family`` says otherwise)."""
+
+    family: str = "bowen_york"
+    """One of schwarzschild, kerr_schild, brill_lindquist, bowen_york."""
+    n_train: int = 24
+    """Number of random training configurations (full grids)."""
+    n_val: int = 4
+    """Number of validation configurations (different seed stream from training)."""
+    grid: int = 40
+    """Cells per axis of each generated grid (ghost cells included)."""
+    box: float = 8.0
+    """Side length of the cubic domain (code units, M ~ 1); dx = box / grid."""
+    crop: int = 24
+    """Training crop size per axis (cells, including the 2 ghost cells each side)."""
+    max_punctures: int = 2
+    """Punctures per configuration: uniform in 1..max_punctures."""
+    mass_min: float = 0.3
+    """Smallest bare mass m_a."""
+    mass_max: float = 0.7
+    """Largest bare mass m_a."""
+    momentum_max: float = 0.3
+    """Largest |P_a| (Bowen-York linear momentum)."""
+    spin_max: float = 0.2
+    """Largest |S_a| (Bowen-York spin)."""
+    position_max: float = 1.5
+    """Punctures are placed uniformly in [-position_max, position_max]^3."""
+    transform_eps: float = 0.0
+    """Amplitude of the smooth coordinate transformation (0 = Cartesian, h_ij flat)."""
+    seed: int = 1234
+    """Seed of the data generator (train uses stream 0, validation stream 1)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """RCAB3D/CBAM correction network."""
+
+    channels: int = 24
+    """Hidden channels C."""
+    blocks: int = 4
+    """Number of RCAB3D blocks N."""
+    reduction: int = 4
+    """Channel-attention MLP reduction ratio (C -> C/reduction -> C)."""
+    scaling_factor: float = 0.01
+    """Output y = x + mask * r(x) * scaling_factor."""
+    res_scale_start: float = 0.1
+    """Residual scale of the blocks at step 0 (x + res_scale * CBAM(...))."""
+    res_scale_end: float = 1.0
+    """Residual scale reached at the end of training (linear schedule); used at inference."""
+    mask_percentage: float = 0.0
+    """Fraction (0..0.5) of cells per face where the correction is smoothly switched off."""
+    correct_vars: tuple[str, ...] = ("chi",)
+    """Variables the network may change (others pass through exactly); 'all' = every variable."""
+    conformal_rescale_a: bool = True
+    """Rescale A_ij by (chi_new/chi_old)^(3/2) so a conformal-factor change keeps Mom (CTT)."""
+    compute_dtype: str = "float64"
+    """Precision of the convolutions (float64 | float32). Data, residual sum, projection and
+    constraints always stay float64; float32 convs are ~10x faster on CPUs."""
+    chi_floor: float = 1e-4
+    """Projection keeps chi >= chi_floor."""
+    lapse_floor: float = 1e-4
+    """Projection keeps the lapse >= lapse_floor."""
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Constraint loss."""
+
+    mode: str = "improvement"
+    """logscale_dynamic | uncertainty | improvement."""
+    mom_weight: float = 1.0
+    """Weight of the momentum term relative to the Hamiltonian term."""
+    data_weight: float = 1e-2
+    """Weight of ||y_hat - x||^2 (improvement mode; also added in the others when > 0)."""
+    chi_excision: float = 0.05
+    """Cells with chi below this are excised from losses and norms (punctures)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation."""
+
+    steps: int = 2000
+    """Optimizer steps."""
+    batch_size: int = 2
+    """Crops per step (per process)."""
+    lr: float = 1e-3
+    """AdamW learning rate (cosine decay to 10% over ``steps``)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip (0 = off)."""
+    ckpt_every: int = 100
+    """Steps between checkpoints (last.pt) and validations (best.pt)."""
+    log_every: int = 10
+    """Steps between metrics.jsonl rows."""
+    seed: int = 0
+    """Seed of initialisation and crop sampling."""
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs; saved in config.yaml, in every checkpoint and output file."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    """Data generation."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Network."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Loss."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Optimisation."""

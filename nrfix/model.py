@@ -1,0 +1,175 @@
+"""RCAB3D/CBAM correction network and the projection onto valid CCZ4 data.
+
+    y = P(x + m * r(x) * scaling_factor)
+
+r = tail(blocks(head(x - flat))) with head Conv3d(25 -> C), N residual channel-attention blocks
+(conv-act-conv, then 3D CBAM: channel attention sigmoid(MLP(avg) + MLP(max)) with a shared
+1x1x1 MLP, spatial attention sigmoid(Conv3d(2 -> 1, k=7)([mean_c, max_c]))), each
+``x + res_scale * CBAM(...)``, and a zero-initialised tail Conv3d(C -> 25): an untrained
+network returns its input exactly. m masks variables (``correct_vars``) and optionally a border.
+When chi changes, A_ij is rescaled by (chi_y / chi_x)^(3/2) (``conformal_rescale_a``), as in
+the conformal-transverse-traceless method, so the correction does not create Mom.
+P projects onto det h = 1 (h / det(h)^(1/3)), trace-free A (A - h tr(A)/3), chi, lapse >= floor.
+Float64 throughout by default (``compute_dtype`` may run the convolutions in float32 for CPU
+speed; inputs, the residual sum, projection and constraints stay float64), padding 'same',
+any grid size >= 5^3.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nrfix.config import ModelConfig
+from nrfix.constraints import C_A, C_H, IDX, NUM_VARS, VAR_NAMES, det_sym, inverse_sym, sym_to_full
+
+
+class CBAM3D(nn.Module):
+    """Convolutional block attention (Woo et al. 2018) in 3D: channel then spatial gating."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.mlp = nn.Sequential(
+            nn.Conv3d(channels, hidden, 1), nn.ReLU(), nn.Conv3d(hidden, channels, 1)
+        )
+        self.spatial = nn.Conv3d(2, 1, 7, padding="same")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, D, H, W) -> same shape."""
+        avg = x.mean(dim=(2, 3, 4), keepdim=True)
+        mx = x.amax(dim=(2, 3, 4), keepdim=True)
+        x = x * torch.sigmoid(self.mlp(avg) + self.mlp(mx))
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial(pooled))
+
+
+class RCAB3D(nn.Module):
+    """Residual channel-attention block: x + res_scale * CBAM(conv(act(conv(x))))."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv3d(channels, channels, 3, padding="same"),
+            nn.GELU(),
+            nn.Conv3d(channels, channels, 3, padding="same"),
+            CBAM3D(channels, reduction),
+        )
+
+    def forward(self, x: torch.Tensor, res_scale: float) -> torch.Tensor:
+        """x (B, C, D, H, W) -> same shape."""
+        return x + res_scale * self.body(x)
+
+
+def _flat_background() -> torch.Tensor:
+    flat = torch.zeros(NUM_VARS, dtype=torch.float64)
+    for name in ("chi", "h11", "h22", "h33", "lapse"):
+        flat[IDX[name]] = 1.0
+    return flat.view(1, NUM_VARS, 1, 1, 1)
+
+
+def border_mask(shape: tuple[int, int, int], fraction: float, like: torch.Tensor) -> torch.Tensor:
+    """(1, 1, D, H, W) mask: 0 on the faces, smooth (sin^2) ramp to 1 over ``fraction`` per axis."""
+    mask = torch.ones(1, 1, *shape, dtype=like.dtype, device=like.device)
+    if fraction <= 0:
+        return mask
+    for ax, n in enumerate(shape):
+        width = max(fraction * n, 1e-9)
+        i = torch.arange(n, dtype=like.dtype, device=like.device)
+        dist = torch.minimum(i + 0.5, n - 0.5 - i)
+        ramp = torch.sin(0.5 * torch.pi * torch.clamp(dist / width, max=1.0)) ** 2
+        mask = mask * ramp.view([1, 1] + [n if a == ax else 1 for a in range(3)])
+    return mask
+
+
+def project(x: torch.Tensor, chi_floor: float, lapse_floor: float) -> torch.Tensor:
+    """Project (B, 25, ...) data onto det h = 1, trace-free A, chi >= floor, lapse >= floor."""
+    h = sym_to_full(x[:, C_H])
+    det = det_sym(h)
+    h = h * torch.clamp(det, min=1e-300)[:, None, None] ** (-1.0 / 3.0)
+    a = sym_to_full(x[:, C_A])
+    tr_a = torch.einsum("bij...,bij...->b...", inverse_sym(h), a)
+    a = a - h * tr_a[:, None, None] / 3.0
+    sym = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    out = list(x.unbind(1))
+    for c, (i, j) in enumerate(sym):
+        out[C_H.start + c], out[C_A.start + c] = h[:, i, j], a[:, i, j]
+    out[IDX["chi"]] = torch.clamp(out[IDX["chi"]], min=chi_floor)
+    out[IDX["lapse"]] = torch.clamp(out[IDX["lapse"]], min=lapse_floor)
+    return torch.stack(out, 1)
+
+
+def on_surface(x: torch.Tensor, cfg: ModelConfig, tol: float = 1e-10) -> torch.Tensor:
+    """(B, 1, ...) bool: cells that already satisfy det h = 1, tr A = 0 and the floors."""
+    h = sym_to_full(x[:, C_H])
+    tr_a = torch.einsum("bij...,bij...->b...", inverse_sym(h), sym_to_full(x[:, C_A]))
+    ok = ((det_sym(h) - 1).abs() < tol) & (tr_a.abs() < tol)
+    ok = ok & (x[:, IDX["chi"]] >= cfg.chi_floor) & (x[:, IDX["lapse"]] >= cfg.lapse_floor)
+    return ok[:, None]
+
+
+def rescale_a(x: torch.Tensor, y: torch.Tensor, chi_floor: float) -> torch.Tensor:
+    """Keep the conformal-transverse-traceless Abar_ij = chi^(-3/2) A_ij of x when chi changes.
+
+    With gamma = psi^4 gammabar and A^ij = psi^-10 Abar^ij the momentum constraint is
+    conformally covariant, so a pure conformal-factor correction leaves Mom unchanged (K = 0).
+    """
+    ratio = torch.clamp(y[:, :1], min=chi_floor) / torch.clamp(x[:, :1], min=chi_floor)
+    return torch.cat([y[:, : C_A.start], y[:, C_A] * ratio**1.5, y[:, C_A.stop :]], dim=1)
+
+
+class NRFixNet(nn.Module):
+    """The correction network; ``forward(x)`` returns projected corrected data of x's shape."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.head = nn.Conv3d(NUM_VARS, c, 3, padding="same")
+        self.blocks = nn.ModuleList(RCAB3D(c, cfg.reduction) for _ in range(cfg.blocks))
+        self.tail = nn.Conv3d(c, NUM_VARS, 3, padding="same")
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+        names = VAR_NAMES if "all" in cfg.correct_vars else cfg.correct_vars
+        unknown = [n for n in names if n not in IDX]
+        if unknown:
+            raise ValueError(f"unknown variable(s) in model.correct_vars: {', '.join(unknown)}")
+        vmask = torch.zeros(1, NUM_VARS, 1, 1, 1, dtype=torch.float64)
+        vmask[0, [IDX[n] for n in names]] = 1.0
+        self.register_buffer("var_mask", vmask)
+        self.register_buffer("flat", _flat_background())
+        self.res_scale = cfg.res_scale_end
+        if cfg.compute_dtype not in ("float64", "float32"):
+            raise ValueError(
+                f"model.compute_dtype must be float64 or float32, not {cfg.compute_dtype!r}"
+            )
+        self.compute_dtype = getattr(torch, cfg.compute_dtype)
+        for module in (self.head, self.blocks, self.tail):
+            module.to(self.compute_dtype)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """r(x): (B, 25, D, H, W) raw network output (before mask and scaling)."""
+        z = self.head((x - self.flat).to(self.compute_dtype))
+        for block in self.blocks:
+            z = block(z, self.res_scale)
+        return self.tail(z).to(torch.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 25, D, H, W) float64 -> corrected, projected data of the same shape.
+
+        Where the input already lies on the projection surface the output is
+        x + [P(x + delta) - P(x)], so delta = 0 returns x bit for bit.
+        """
+        if x.dim() != 5 or x.shape[1] != NUM_VARS or min(x.shape[2:]) < 5:
+            raise ValueError(
+                f"expected (B, {NUM_VARS}, D, H, W) with D, H, W >= 5, got {tuple(x.shape)}"
+            )
+        if x.dtype != torch.float64:
+            raise TypeError(f"nrfix works in float64, got {x.dtype}")
+        mask = self.var_mask * border_mask(tuple(x.shape[2:]), self.cfg.mask_percentage, x)
+        y = x + mask * self.residual(x) * self.cfg.scaling_factor
+        if self.cfg.conformal_rescale_a:
+            y = rescale_a(x, y, self.cfg.chi_floor)
+        floors = (self.cfg.chi_floor, self.cfg.lapse_floor)
+        py = project(y, *floors)
+        return torch.where(on_surface(x, self.cfg), x + (py - project(x, *floors)), py)

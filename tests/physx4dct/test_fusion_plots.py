@@ -1,0 +1,43 @@
+"""Fusion figures: the HexPlane-weight slice and the anchor motion are written as PNG."""
+
+from __future__ import annotations
+
+import torch
+
+from physx4dct.deformation import HexPlaneConfig, HexPlaneField
+from physx4dct.fusion import FusionConfig, build_deformation
+from physx4dct.fusion_plots import hex_weight_field, write_fusion_figures
+
+SMALL = dict(num_anchors=24, anchor_k=4, transformer_dim=16, transformer_heads=2,
+             transformer_layers=1)
+
+
+def _model(mode: str, **kw):
+    xyz = torch.rand(200, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    hp = HexPlaneField(HexPlaneConfig(channels=4, resolution=6, time_resolution=8,
+                                      multires=(1,), hidden=16))
+    return build_deformation(FusionConfig(fusion_mode=mode, **SMALL, **kw), hp, xyz)
+
+
+def test_write_fusion_figures(tmp_path):
+    model = _model("uncertainty_gated")
+    torch.nn.init.normal_(model.anchor.head.weight, std=0.1)
+    torch.nn.init.normal_(model.euler.mlp[-1].weight, std=1.0)
+    paths = write_fusion_figures(model, tmp_path / "figs")
+    assert [p.name for p in paths] == ["fusion_weight.png", "anchor_motion.png"]
+    for p in paths:
+        assert p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 5000
+    assert model.training  # mode restored
+    assert write_fusion_figures(model.hexplane, tmp_path / "none") == []
+
+
+def test_hex_weight_field_per_mode():
+    pts = torch.rand(50, 3) * 2 - 1
+    w = hex_weight_field(_model("bounded_perturb"), pts, 0.3, step=0)
+    torch.testing.assert_close(w, torch.full((50,), 0.015))
+    w = hex_weight_field(_model("fixed_alpha", alpha=0.99), pts, 0.3)
+    torch.testing.assert_close(w, torch.full((50,), 0.01))
+    w = hex_weight_field(_model("uncertainty"), pts, 0.3)
+    torch.testing.assert_close(w, torch.full((50,), 0.5))  # equal variances at init
+    gated = hex_weight_field(_model("uncertainty_gated", gamma_max=0.005), pts, 0.3)
+    torch.testing.assert_close(gated, torch.full((50,), 0.01))
