@@ -120,10 +120,10 @@ class AnchorField(nn.Module):
         self.register_buffer("knn_w", torch.zeros(0, cfg.anchor_k, dtype=anchors.dtype))
         self.rebind(init_xyz)
         dim, n_pos = cfg.transformer_dim, 4
+        self.n_pos = n_pos  # Fourier bands of the anchor positions
         self.n_time = max(cfg.anchor_time_embed_dim // 2, 1)
         self.pos_mlp = nn.Sequential(nn.Linear(3 * 2 * n_pos, cfg.anchor_pos_embed_dim), nn.GELU(),
                                      nn.Linear(cfg.anchor_pos_embed_dim, cfg.anchor_pos_embed_dim))
-        self.n_pos = n_pos
         self.token = nn.Linear(cfg.anchor_pos_embed_dim + 2 * self.n_time, dim)
         layer = nn.TransformerEncoderLayer(dim, cfg.transformer_heads, 2 * dim, dropout=0.0,
                                            batch_first=True, norm_first=True)
