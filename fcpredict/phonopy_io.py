@@ -1,0 +1,214 @@
+"""Phonopy files in and out, in eV and Angstrom.
+
+Reads phonopy.yaml / phonopy_disp.yaml (+ FORCE_SETS type 1 or type 2, vasprun.xml,
+FORCE_CONSTANTS, force_constants.hdf5, BORN ignored) and POSCAR; writes FORCE_CONSTANTS
+(compact with p2s_map, or full), force_constants.hdf5 and a phonopy.yaml beside them so that
+``phonopy-load`` / ``phonopy.load`` read the prediction directly.
+
+Units: phonopy keeps the calculator's units. Everything returned here is converted to
+Angstrom, eV/A (forces) and eV/A^2 (force constants) with phonopy's own factors (QE:
+Ry/bohr^2 -> x 13.6057/0.529177^2 = 48.59). Array shapes follow phonopy: compact fc
+(n_prim, N, 3, 3), full fc (N, N, 3, 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+__all__ = [
+    "FcInputError", "load_phonopy", "read_structure", "read_force_constants",
+    "write_prediction", "to_compact", "fc_unit_factor", "make_phonopy",
+]
+
+
+class FcInputError(click.ClickException):
+    """A structure or phonopy file a user gave cannot be used; the message names it."""
+
+
+def fc_unit_factor(calculator: str | None) -> tuple[float, float]:
+    """(length -> A, force constants -> eV/A^2) factors of a phonopy calculator interface."""
+    if calculator in (None, "vasp"):
+        return 1.0, 1.0
+    from phonopy.interface.calculator import get_calculator_physical_units
+
+    u = get_calculator_physical_units(calculator)
+    return u.distance_to_A, u.energy_to_eV / u.distance_to_A**2
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _phonopy_yaml_in(folder: Path) -> Path:
+    for name in ("phonopy_disp.yaml", "phonopy.yaml", "phonopy_params.yaml"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FcInputError(f"{folder}: no phonopy_disp.yaml or phonopy.yaml in this folder")
+
+
+def _is_type2(force_sets: Path) -> bool:
+    from phonopy.file_IO import parse_FORCE_SETS
+
+    return "displacements" in parse_FORCE_SETS(str(force_sets))
+
+
+def load_phonopy(path: str | Path, produce_fc: bool = True, symprec: float = 1e-5):
+    """Load a phonopy folder or yaml; forces from FORCE_SETS (type 1 or 2) or vasprun.xml.
+
+    Force constants (when ``produce_fc``) come from FORCE_CONSTANTS / force_constants.hdf5 if
+    present, else are fitted from the forces (type 2 with symfc). Returns ``phonopy.Phonopy``.
+    """
+    import phonopy
+
+    path = Path(path)
+    if not path.exists():
+        raise FcInputError(f"{path}: no such file or folder")
+    yaml_path = _phonopy_yaml_in(path) if path.is_dir() else path
+    folder = yaml_path.parent
+    fs = folder / "FORCE_SETS"
+    fc_file = next((folder / n for n in ("force_constants.hdf5", "FORCE_CONSTANTS")
+                    if (folder / n).is_file()), None)
+    kw: dict[str, Any] = dict(is_nac=False, log_level=0, produce_fc=False, symprec=symprec)
+    try:
+        with _quiet():
+            ph = phonopy.load(str(yaml_path), force_sets_filename=str(fs) if fs.is_file()
+                              else None, **kw)
+    except Exception as exc:  # phonopy raises many types for a bad yaml
+        raise FcInputError(f"{yaml_path}: not a readable phonopy yaml ({exc})") from exc
+    if not fs.is_file() and (folder / "vasprun.xml").is_file():
+        _forces_from_vasprun(ph, folder / "vasprun.xml")
+    if produce_fc and fc_file is not None:
+        ph.force_constants = to_compact(ph, read_force_constants(fc_file, ph))
+    elif produce_fc:
+        _produce_fc(ph, yaml_path, fs if fs.is_file() else None)
+    return ph
+
+
+def _forces_from_vasprun(ph, vasprun: Path) -> None:
+    from phonopy.interface.vasp import parse_set_of_forces
+
+    try:
+        with _quiet():
+            sets = parse_set_of_forces(len(ph.supercell), [str(vasprun)], verbose=False)
+    except Exception as exc:
+        raise FcInputError(f"{vasprun}: cannot read forces ({exc})") from exc
+    ph.forces = np.asarray(sets["forces"])
+    if "supercell_energies" in sets:
+        ph.supercell_energies = np.asarray(sets["supercell_energies"])
+
+
+def _produce_fc(ph, yaml_path: Path, force_sets: Path | None) -> None:
+    if ph.dataset is None or not ph.dataset:
+        raise FcInputError(f"{yaml_path}: no forces (FORCE_SETS) and no force constants")
+    try:
+        with _quiet():
+            calc = "symfc" if "displacements" in ph.dataset else None
+            ph.produce_force_constants(fc_calculator=calc)
+    except Exception as exc:
+        raise FcInputError(f"{force_sets or yaml_path}: cannot fit force constants ({exc})") \
+            from exc
+    ph.force_constants = to_compact(ph, ph.force_constants)
+
+
+def to_compact(ph, fc: np.ndarray) -> np.ndarray:
+    """Compact (n_prim, N, 3, 3) view of a full or compact fc of ``ph.supercell``."""
+    from phonopy.harmonic.force_constants import full_fc_to_compact_fc
+
+    n_p, n = len(ph.primitive), len(ph.supercell)
+    if fc.shape == (n_p, n, 3, 3):
+        return np.ascontiguousarray(fc, dtype="double")
+    if fc.shape == (n, n, 3, 3):
+        return full_fc_to_compact_fc(ph.primitive, np.ascontiguousarray(fc, dtype="double"))
+    raise ValueError(f"force constants of shape {fc.shape} do not match a supercell of {n} atoms")
+
+
+def read_force_constants(path: str | Path, ph) -> np.ndarray:
+    """FORCE_CONSTANTS or force_constants.hdf5 (compact or full) for ``ph``, in eV/A^2."""
+    from phonopy.file_IO import parse_FORCE_CONSTANTS, read_force_constants_hdf5
+
+    path = Path(path)
+    p2s = ph.primitive.p2s_map
+    try:
+        with _quiet():
+            if path.suffix in (".hdf5", ".h5"):
+                fc = read_force_constants_hdf5(str(path), p2s_map=p2s)
+            else:
+                fc = parse_FORCE_CONSTANTS(str(path), p2s_map=p2s)
+    except Exception as exc:
+        raise FcInputError(f"{path}: not a readable force-constants file ({exc})") from exc
+    fc = np.asarray(fc, dtype="double")
+    if fc.ndim != 4 or fc.shape[1] != len(ph.supercell):
+        raise FcInputError(f"{path}: force constants of shape {fc.shape} do not match the "
+                           f"{len(ph.supercell)}-atom supercell")
+    return fc * fc_unit_factor(ph.calculator)[1]
+
+
+def read_structure(path: str | Path):
+    """A unit cell (PhonopyAtoms, Angstrom) from POSCAR, or from a phonopy yaml's unitcell."""
+    from phonopy.interface.calculator import read_crystal_structure
+
+    path = Path(path)
+    if not path.is_file():
+        raise FcInputError(f"{path}: no such file")
+    if path.suffix in (".yaml", ".yml"):
+        return load_phonopy(path, produce_fc=False).unitcell
+    try:
+        with _quiet():
+            cell, _ = read_crystal_structure(str(path), interface_mode="vasp")
+    except Exception as exc:
+        raise FcInputError(f"{path}: not a readable POSCAR ({exc})") from exc
+    if cell is None or len(cell) == 0 or abs(np.linalg.det(cell.cell)) < 1e-6:
+        raise FcInputError(f"{path}: not a readable POSCAR (no atoms or zero-volume cell)")
+    return cell
+
+
+def make_phonopy(unitcell, supercell_matrix, primitive_matrix: Any = "auto"):
+    """A ``phonopy.Phonopy`` for a unit cell and supercell matrix (3 ints or 3x3)."""
+    from phonopy import Phonopy
+
+    smat = np.asarray(supercell_matrix, dtype=int)
+    smat = np.diag(smat) if smat.shape == (3,) else smat
+    if smat.shape != (3, 3) or round(abs(np.linalg.det(smat))) < 1:
+        raise FcInputError(f"supercell matrix {supercell_matrix} must be 3 or 3x3 integers, det>0")
+    with _quiet():
+        return Phonopy(unitcell, supercell_matrix=smat, primitive_matrix=primitive_matrix)
+
+
+def write_prediction(out: str | Path, ph, fc: np.ndarray, meta: dict[str, Any]) -> list[Path]:
+    """Write ``out`` (FORCE_CONSTANTS, compact with p2s_map or full), force_constants.hdf5
+    and phonopy.yaml (structure + force constants) beside it, each atomically."""
+    from phonopy.file_IO import write_FORCE_CONSTANTS, write_force_constants_to_hdf5
+
+    from common.hdf5 import write_json_attr
+    from common.io import atomic_path
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    compact = fc.shape[0] != fc.shape[1]
+    p2s = ph.primitive.p2s_map if compact else None
+    h5 = out.parent / "force_constants.hdf5"
+    yml = out.parent / "phonopy.yaml"
+    with atomic_path(out) as tmp:
+        write_FORCE_CONSTANTS(fc, filename=str(tmp), p2s_map=p2s)
+    with atomic_path(h5) as tmp:
+        write_force_constants_to_hdf5(fc, filename=str(tmp), p2s_map=p2s,
+                                      physical_unit="eV/angstrom^2")
+        import h5py
+
+        with h5py.File(tmp, "a") as f:
+            write_json_attr(f, "fcpredict", meta)
+    ph.force_constants = fc
+    with atomic_path(yml) as tmp, _quiet():
+        ph.save(str(tmp), settings={"force_constants": True, "force_sets": False,
+                                    "displacements": False})
+    return [out, h5, yml]
