@@ -83,6 +83,9 @@ class LossConfig:
     """Weight of the momentum term relative to the Hamiltonian term."""
     data_weight: float = 1e-2
     """Weight of ||y_hat - x||^2 (improvement mode; also added in the others when > 0)."""
+    ratio_floor: float = 0.1
+    """Improvement mode: each ratio's denominator is at least ratio_floor x the global input
+    scale of the training data (stops near-constraint-free crops from blowing the loss up)."""
     chi_excision: float = 0.05
     """Cells with chi below this are excised from losses and norms (punctures)."""
 
@@ -97,6 +100,8 @@ class TrainConfig:
     """Crops per step (per process)."""
     lr: float = 1e-3
     """AdamW learning rate (cosine decay to 10% over ``steps``)."""
+    warmup_steps: int = 0
+    """Linear learning-rate warm-up from lr/warmup_steps to lr over the first steps."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     grad_clip: float = 1.0

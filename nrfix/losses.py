@@ -6,9 +6,14 @@ With w the excision mask (chi_x > chi_excision) and <q> = sum(w q) / sum(w):
   grad/value, so each term is rescaled by its current size (dynamic balancing).
 - ``uncertainty`` (Kendall, Gal & Cipolla 2018): L = e^{-s_H} <Ham^2> + s_H
   + lambda_M (e^{-s_M} <|Mom|^2> + s_M) with learned log-variances s_H, s_M.
-- ``improvement``: L = <Ham_y^2>/<Ham_x^2> + lambda_M <|Mom_y|^2>/(<|Mom_x|^2> + eps <Ham_x^2>)
-  + lambda_D <(y_hat - x)^2> / <x_c^2>, i.e. the improvement ratios over the input plus a data
-  term that keeps y_hat close to x (eps = 1e-4 keeps the Mom ratio finite for Mom-free input).
+- ``improvement``: L = <Ham_y^2>/D_H + lambda_M <|Mom_y|^2>/D_M
+  + lambda_D <(y_hat - x)^2> / <x_c^2>, i.e. the improvement ratios over the input plus a
+  data term that keeps y_hat close to x.
+  The denominators are floored so a crop whose input is (nearly) constraint-free cannot blow
+  the ratio up: D_H = max(<Ham_x^2>, f H_ref, a <Ham_abs,x^2>) and
+  D_M = max(<|Mom_x|^2>, f M_ref, a <|Mom_abs,x|^2>, eps D_H), with H_ref, M_ref the global
+  input scales of the training bank (``set_reference``), f = ``ratio_floor``, a = 1e-4 (Ham
+  at the 1% level of its own abs terms) and eps = 1e-4.
 
 Every mode adds the data term when ``data_weight > 0``.
 """
@@ -23,6 +28,8 @@ from nrfix.constraints import constraints, interior
 
 MODES = ("logscale_dynamic", "uncertainty", "improvement")
 _TINY = 1e-300
+ABS_FLOOR = 1e-4
+"""Squared fraction of the abs terms below which an input's constraint norm is floored."""
 
 
 def excision_weights(x: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -44,6 +51,39 @@ class ConstraintLoss(nn.Module):
             raise ValueError(f"unknown loss mode {cfg.mode!r}; choose from {', '.join(MODES)}")
         self.cfg = cfg
         self.log_var = nn.Parameter(torch.zeros(2, dtype=torch.float64))
+        # Global input scales (<Ham_x^2>, <|Mom_x|^2>) of the training data; 0 = not set.
+        self.register_buffer("ref", torch.zeros(2, dtype=torch.float64), persistent=False)
+
+    @torch.no_grad()
+    def set_reference(self, bank: torch.Tensor, dx: float) -> torch.Tensor:
+        """Set ``ref`` = (<Ham_x^2>, <|Mom_x|^2>) over whole grids ``bank`` (N, 25, X, Y, Z).
+
+        Deterministic in the bank, so every rank and a resumed run get the same floor.
+        """
+        sums = torch.zeros(3, dtype=torch.float64)
+        for x in bank.split(1):
+            x = x.to(self.ref.device)
+            c, w = constraints(x, dx), excision_weights(x, self.cfg.chi_excision)
+            sums += torch.stack(
+                [(c["Ham"] ** 2 * w).sum(), ((c["Mom"] ** 2).sum(1) * w).sum(), w.sum()]
+            ).cpu()
+        self.ref.copy_((sums[:2] / sums[2].clamp(min=1.0)).to(self.ref.device))
+        return self.ref
+
+    def _denominators(
+        self, x: torch.Tensor, dx: float, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Floored input norms (D_H, D_M) of the improvement ratios (see the module doc)."""
+        f = self.cfg.ratio_floor
+        with torch.no_grad():
+            cx = constraints(x, dx)
+            ham2 = masked_mean(cx["Ham"] ** 2, w)
+            ham2_abs = masked_mean(cx["Ham_abs"] ** 2, w)
+            mom2 = masked_mean((cx["Mom"] ** 2).sum(1), w)
+            mom2_abs = masked_mean((cx["Mom_abs"] ** 2).sum(1), w)
+            d_h = torch.stack([ham2, f * self.ref[0], ABS_FLOOR * ham2_abs]).max()
+            d_m = torch.stack([mom2, f * self.ref[1], ABS_FLOOR * mom2_abs, 1e-4 * d_h]).max()
+        return d_h + _TINY, d_m + _TINY
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor, dx: float, var_mask: torch.Tensor
@@ -63,13 +103,8 @@ class ConstraintLoss(nn.Module):
                 torch.exp(-s[0]) * ham2 + s[0] + cfg.mom_weight * (torch.exp(-s[1]) * mom2 + s[1])
             )
         else:
-            with torch.no_grad():
-                cx = constraints(x, dx)
-                ham2_x = masked_mean(cx["Ham"] ** 2, w)
-                mom2_x = masked_mean((cx["Mom"] ** 2).sum(1), w)
-            loss = ham2 / (ham2_x + _TINY) + cfg.mom_weight * mom2 / (
-                mom2_x + 1e-4 * ham2_x + _TINY
-            )
+            d_h, d_m = self._denominators(x, dx, w)
+            loss = ham2 / d_h + cfg.mom_weight * mom2 / d_m
         if cfg.data_weight > 0:
             scale = ((x * var_mask) ** 2).mean().detach() + _TINY
             loss = loss + cfg.data_weight * diff / scale

@@ -63,8 +63,14 @@ def res_scale_at(cfg: Config, step: int) -> float:
     return cfg.model.res_scale_start + frac * (cfg.model.res_scale_end - cfg.model.res_scale_start)
 
 
-def _lr_lambda(total: int):
-    return lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s / max(total, 1), 1.0)))
+def _lr_lambda(total: int, warmup: int = 0):
+    """LR factor: linear warm-up over ``warmup`` steps, then cosine decay to 10% at ``total``."""
+
+    def factor(s: int) -> float:
+        ramp = min((s + 1) / warmup, 1.0) if warmup > 0 else 1.0
+        return ramp * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s / max(total, 1), 1.0))))
+
+    return factor
 
 
 @torch.no_grad()
@@ -103,9 +109,13 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> 
         raise ValueError(f"data.crop={cfg.data.crop} larger than the grid {tuple(bank.shape[2:])}")
     model = NRFixNet(cfg.model).to(info.device)
     loss_fn = ConstraintLoss(cfg.loss).to(info.device)
+    ref = loss_fn.set_reference(bank, dx)
+    log.info("input scales: <Ham^2> %.3e, <|Mom|^2> %.3e (ratio floors)", ref[0], ref[1])
     params = list(model.parameters()) + list(loss_fn.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.train.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, _lr_lambda(cfg.train.steps, cfg.train.warmup_steps)
+    )
     step, best = 0, math.inf
     if resume:
         ckpt = load_checkpoint(last_checkpoint(run_dir), map_location=info.device)
