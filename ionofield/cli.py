@@ -9,6 +9,13 @@ import click
 from common.options import config_options, device_option, run_options, seed_option
 from ionofield import __version__
 
+scenario_option = click.option(
+    "--scenario",
+    type=click.Path(exists=True, file_okay=False),
+    required=True,
+    help="Scenario folder (from `ionofield simulate`).",
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ionofield")
@@ -101,12 +108,7 @@ def train(
 @click.option(
     "--run", "run", type=click.Path(exists=True), required=True, help="Run directory or checkpoint."
 )
-@click.option(
-    "--scenario",
-    type=click.Path(exists=True, file_okay=False),
-    required=True,
-    help="Scenario folder.",
-)
+@scenario_option
 @click.option(
     "--out",
     "out",
@@ -220,12 +222,7 @@ def predict(run, times, lat, lon, alt, out, ionex, device) -> None:
     required=True,
     help="Run directory.",
 )
-@click.option(
-    "--scenario",
-    type=click.Path(exists=True, file_okay=False),
-    required=True,
-    help="Scenario folder.",
-)
+@scenario_option
 @click.option(
     "--out",
     "out",
