@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,8 +71,16 @@ def setup_distributed(device_spec: str = "auto", timeout_s: float = 600.0) -> Di
 
 
 def cleanup_distributed() -> None:
-    """Destroy the process group if one exists."""
+    """Destroy the process group if one exists, after every rank reached this point.
+
+    Without the barrier a fast rank can tear down its gloo connections while a slower peer
+    is still finishing its last collective, and the peer then aborts (SIGABRT). When an
+    exception is propagating (called from a ``finally``), the barrier is skipped: the peers
+    may never arrive, and waiting would turn a crash into a hang.
+    """
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1 and sys.exc_info()[0] is None:
+            dist.barrier()
         dist.destroy_process_group()
 
 
