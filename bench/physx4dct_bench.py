@@ -42,13 +42,10 @@ def _method(name: str, preset: str, iterations: int | None, scan_path: Path) -> 
     else:
         model_kind = "static" if name == "static3d" else "4d"
         overrides = {"model": model_kind}
-        if iterations:
-            n_it = iterations if model_kind == "4d" else iterations // 2
-            overrides["train.iterations"] = n_it
-            overrides["train.coarse_iterations"] = n_it // 4
-            overrides["gaussians.densify_until"] = n_it * 3 // 4
-        elif model_kind == "static":
-            overrides["train.iterations"] = 1500
+        if iterations:  # same budget for both Gaussian models: a fair comparison
+            overrides["train.iterations"] = iterations
+            overrides["train.coarse_iterations"] = iterations // 5
+            overrides["gaussians.densify_until"] = iterations * 3 // 5
         cfg = load_config(Config, preset=preset, presets_dir=PRESETS_DIR, overrides=overrides)
         run = OUT / f"run_{name}"
         metrics = fit(cfg, run, scan_path)
@@ -99,7 +96,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--iterations", type=int, default=None,
-                    help="4D iterations (static: half); default: the preset's / 1500.")
+                    help="Iterations of both Gaussian models (default: the preset's).")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--reuse", action="store_true",
                     help="Keep the phantom and the results of methods already run.")

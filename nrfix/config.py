@@ -52,6 +52,9 @@ class ModelConfig:
     """Number of RCAB3D blocks N."""
     reduction: int = 4
     """Channel-attention MLP reduction ratio (C -> C/reduction -> C)."""
+    dilations: tuple[int, ...] = ()
+    """Dilation of block i's convolutions: dilations[i % len] (() = 1: local 3^3 stencils);
+    e.g. (1, 2, 4) widens the receptive field for the nonlocal conformal-factor correction."""
     scaling_factor: float = 0.01
     """Output y = x + mask * r(x) * scaling_factor."""
     res_scale_start: float = 0.1
@@ -78,7 +81,7 @@ class LossConfig:
     """Constraint loss."""
 
     mode: str = "improvement"
-    """logscale_dynamic | uncertainty | improvement."""
+    """logscale_dynamic | uncertainty | improvement | log_ratio."""
     mom_weight: float = 1.0
     """Weight of the momentum term relative to the Hamiltonian term."""
     data_weight: float = 1e-2
@@ -86,6 +89,8 @@ class LossConfig:
     ratio_floor: float = 0.1
     """Improvement mode: each ratio's denominator is at least ratio_floor x the global input
     scale of the training data (stops near-constraint-free crops from blowing the loss up)."""
+    log_floor: float = 1e-3
+    """log_ratio mode: |Ham| below log_floor x the crop's input RMS counts as fully solved."""
     chi_excision: float = 0.05
     """Cells with chi below this are excised from losses and norms (punctures)."""
 

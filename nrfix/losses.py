@@ -15,6 +15,11 @@ With w the excision mask (chi_x > chi_excision) and <q> = sum(w q) / sum(w):
   input scales of the training bank (``set_reference``), f = ``ratio_floor``, a = 1e-4 (Ham
   at the 1% level of its own abs terms) and eps = 1e-4.
 
+- ``log_ratio``: L = <log(Ham_y^2 + e^2 D_H) - log(Ham_x^2 + e^2 D_H)> + lambda_M <|Mom_y|^2>/D_M
+  + data term: the cell-wise log improvement of Ham (the geometric-mean reduction, which is
+  what moves the median |Ham|; a squared mean is dominated by the few cells next to the
+  punctures) with e = ``log_floor``, and Mom kept by its floored ratio as in ``improvement``.
+
 Every mode adds the data term when ``data_weight > 0``.
 """
 
@@ -26,7 +31,7 @@ from torch import nn
 from nrfix.config import LossConfig
 from nrfix.constraints import constraints, interior
 
-MODES = ("logscale_dynamic", "uncertainty", "improvement")
+MODES = ("logscale_dynamic", "uncertainty", "improvement", "log_ratio")
 _TINY = 1e-300
 ABS_FLOOR = 1e-4
 """Squared fraction of the abs terms below which an input's constraint norm is floored."""
@@ -102,6 +107,13 @@ class ConstraintLoss(nn.Module):
             loss = (
                 torch.exp(-s[0]) * ham2 + s[0] + cfg.mom_weight * (torch.exp(-s[1]) * mom2 + s[1])
             )
+        elif cfg.mode == "log_ratio":
+            d_h, d_m = self._denominators(x, dx, w)
+            floor = cfg.log_floor**2 * d_h
+            with torch.no_grad():
+                ham_x2 = constraints(x, dx)["Ham"] ** 2
+            log_gain = torch.log(cy["Ham"] ** 2 + floor) - torch.log(ham_x2 + floor)
+            loss = masked_mean(log_gain, w) + cfg.mom_weight * mom2 / d_m
         else:
             d_h, d_m = self._denominators(x, dx, w)
             loss = ham2 / d_h + cfg.mom_weight * mom2 / d_m

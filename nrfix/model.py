@@ -47,12 +47,12 @@ class CBAM3D(nn.Module):
 class RCAB3D(nn.Module):
     """Residual channel-attention block: x + res_scale * CBAM(conv(act(conv(x))))."""
 
-    def __init__(self, channels: int, reduction: int) -> None:
+    def __init__(self, channels: int, reduction: int, dilation: int = 1) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv3d(channels, channels, 3, padding="same"),
+            nn.Conv3d(channels, channels, 3, padding="same", dilation=dilation),
             nn.GELU(),
-            nn.Conv3d(channels, channels, 3, padding="same"),
+            nn.Conv3d(channels, channels, 3, padding="same", dilation=dilation),
             CBAM3D(channels, reduction),
         )
 
@@ -126,7 +126,10 @@ class NRFixNet(nn.Module):
         self.cfg = cfg
         c = cfg.channels
         self.head = nn.Conv3d(NUM_VARS, c, 3, padding="same")
-        self.blocks = nn.ModuleList(RCAB3D(c, cfg.reduction) for _ in range(cfg.blocks))
+        dil = cfg.dilations or (1,)
+        self.blocks = nn.ModuleList(
+            RCAB3D(c, cfg.reduction, dil[i % len(dil)]) for i in range(cfg.blocks)
+        )
         self.tail = nn.Conv3d(c, NUM_VARS, 3, padding="same")
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)

@@ -63,6 +63,8 @@ class HexPlaneConfig:
     """Predict a change of log-scales."""
     deform_rotation: bool = True
     """Predict a change of the quaternions."""
+    decoder_lr_ratio: float = 0.1
+    """Learning rate of the decoder MLP and heads relative to the planes (4DGaussians: 0.1)."""
 
 
 # (0,1) xy, (0,2) xz, (0,3) xt, (1,2) yz, (1,3) yt, (2,3) zt
@@ -126,11 +128,12 @@ class HexPlaneField(nn.Module):
         )
 
     def param_groups(self, base_lr: float) -> list[dict]:
-        """Optimizer groups: planes at `base_lr`, decoder at base_lr / 10 (4DGaussians)."""
+        """Optimizer groups: planes at `base_lr`, decoder at base_lr * decoder_lr_ratio."""
         heads = [m for m in (self.head_dx, self.head_ds, self.head_dr) if m is not None]
         decoder = list(self.trunk.parameters()) + [p for m in heads for p in m.parameters()]
         return [{"params": list(self.planes), "lr": base_lr, "name": "hexplane_grid"},
-                {"params": decoder, "lr": base_lr * 0.1, "name": "hexplane_mlp"}]
+                {"params": decoder, "lr": base_lr * self.cfg.decoder_lr_ratio,
+                 "name": "hexplane_mlp"}]
 
     def smoothness(self) -> dict[str, Tensor]:
         """Plane regularisers of 4DGaussians (unweighted).

@@ -38,7 +38,8 @@ from physx4dct.voxelizer import random_subgrid, voxelize
 __all__ = ["fit", "build_model", "load_model", "render_projection", "make_optimizer"]
 
 log = get_logger("physx4dct.train")
-_DECAY = {"xyz", "hexplane_grid", "hexplane_mlp"}
+_DECAY = {"xyz", "hexplane_grid", "hexplane_mlp", "hexplane", "deformation", "anchor",
+          "eulerian_logvar"}
 
 
 @dataclass

@@ -12,7 +12,9 @@ from nrfix.losses import ConstraintLoss
 from nrfix.model import NRFixNet
 
 
-@pytest.mark.parametrize("mode", ["logscale_dynamic", "uncertainty", "improvement"])
+@pytest.mark.parametrize(
+    "mode", ["logscale_dynamic", "uncertainty", "improvement", "log_ratio"]
+)
 def test_loss_modes(mode):
     g = generate(
         "bowen_york",
@@ -35,6 +37,10 @@ def test_loss_modes(mode):
         ident = NRFixNet(ModelConfig(channels=4, blocks=1))
         value = loss_fn(x, ident(x), g.dx, ident.var_mask)[0].item()
         assert 1.9 < value <= 2.0 + 1e-12
+    if mode == "log_ratio":  # identity: zero log gain, Mom ratio <= 1
+        ident = NRFixNet(ModelConfig(channels=4, blocks=1))
+        value = loss_fn(x, ident(x), g.dx, ident.var_mask)[0].item()
+        assert 0.9 < value <= 1.0 + 1e-12
 
 
 def test_unknown_mode():

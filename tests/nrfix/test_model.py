@@ -78,3 +78,17 @@ def test_shape_and_dtype_guards(by_batch):
         model(by_batch.float())
     with pytest.raises(ValueError, match="unknown variable"):
         NRFixNet(_small(correct_vars=("psi",)))
+
+
+def test_dilated_blocks_keep_shape_and_cycle():
+    """Block i uses dilations[i % len]; 'same' padding keeps the grid shape."""
+    import torch
+
+    from nrfix.config import ModelConfig
+    from nrfix.model import NRFixNet
+
+    net = NRFixNet(ModelConfig(channels=4, blocks=3, dilations=(1, 2)))
+    assert [b.body[0].dilation for b in net.blocks] == [(1, 1, 1), (2, 2, 2), (1, 1, 1)]
+    torch.nn.init.normal_(net.tail.weight, std=0.1)
+    x = net.flat.expand(1, 25, 11, 11, 11).clone()
+    assert net(x).shape == x.shape
