@@ -41,7 +41,9 @@ EXTRA_MODES: dict[str, dict] = {
                                                   "hex_scale_rot": "full"},
     "anchor only 512 anchors": {"fusion_mode": "anchor", "num_anchors": 512},
     "fixed alpha 0.99 + anchor lr x10": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
-                                         "anchor_lr_scale": 1.0},
+                                         "anchor_lr_scale": 0.1},
+    "fixed alpha 0.99 + smooth skinning": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
+                                           "anchor_temperature": 0.1},
     "bounded_perturb + identity H": {"fusion_mode": "bounded_perturb",
                                      "schedule_mode": "freeze_rho", "residual_mode": "identity"},
 }

@@ -58,9 +58,22 @@ def correct_grid(
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Apply the network patch by patch: each core of ``patch``^3 cells is predicted from the
-    core plus ``halo`` cells on every side (clipped at the domain), so grids of any size work."""
+    core plus ``halo`` cells on every side (clipped at the domain), so grids of any size work.
+
+    A model with a global output step (``poisson``) gets its raw residual patch by patch and
+    the output step once on the whole grid."""
     x = torch.from_numpy(np.ascontiguousarray(vars25))
-    out = x.clone()
+    if getattr(model, "global_operator", False):
+        r = _patched(model.residual, x, patch, halo, device)
+        return model.assemble(x[None].to(device), r[None].to(device))[0].cpu().numpy()
+    return _patched(model, x, patch, halo, device).numpy()
+
+
+def _patched(
+    fn: Any, x: torch.Tensor, patch: int, halo: int, device: str | torch.device
+) -> torch.Tensor:
+    """fn applied to (1, 25, ...) patches of x (25, X, Y, Z) with halos; cores stitched."""
+    out = torch.empty_like(x)
     dims = x.shape[1:]
     for sx in _starts(dims[0], patch):
         for sy in _starts(dims[1], patch):
@@ -69,12 +82,12 @@ def correct_grid(
                 lo = [max(a - halo, 0) for a, _ in core]
                 hi = [min(b + halo, n) for (_, b), n in zip(core, dims)]
                 inp = x[:, lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]][None].to(device)
-                y = model(inp)[0].cpu()
+                y = fn(inp)[0].cpu()
                 sl = [slice(a - lo_, b - lo_) for (a, b), lo_ in zip(core, lo)]
                 out[
                     :, core[0][0] : core[0][1], core[1][0] : core[1][1], core[2][0] : core[2][1]
                 ] = y[:, sl[0], sl[1], sl[2]]
-    return out.numpy()
+    return out
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:

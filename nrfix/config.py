@@ -55,6 +55,10 @@ class ModelConfig:
     dilations: tuple[int, ...] = ()
     """Dilation of block i's convolutions: dilations[i % len] (() = 1: local 3^3 stencils);
     e.g. (1, 2, 4) widens the receptive field for the nonlocal conformal-factor correction."""
+    output_operator: str = "additive"
+    """additive: y = x + m r s (the plain network) | poisson: the chi channel of m r s is the
+    source of the conformal-factor correction u = L^-1(m r s), psi -> psi + u (free-space FFT
+    inverse of the 4th-order Laplacian; the other channels stay additive)."""
     scaling_factor: float = 0.01
     """Output y = x + mask * r(x) * scaling_factor."""
     res_scale_start: float = 0.1

@@ -9,6 +9,10 @@ r = tail(blocks(head(x - flat))) with head Conv3d(25 -> C), N residual channel-a
 network returns its input exactly. m masks variables (``correct_vars``) and optionally a border.
 When chi changes, A_ij is rescaled by (chi_y / chi_x)^(3/2) (``conformal_rescale_a``), as in
 the conformal-transverse-traceless method, so the correction does not create Mom.
+With ``output_operator: poisson`` the chi channel of m * r * scaling_factor is instead the source
+s of the conformal-factor equation and psi = chi^(-1/4) -> psi + L^-1 s (``nrfix.poisson``):
+the network only has to learn the local source; the fixed inverse Laplacian supplies the
+nonlocal part that a finite receptive field cannot.
 P projects onto det h = 1 (h / det(h)^(1/3)), trace-free A (A - h tr(A)/3), chi, lapse >= floor.
 Float64 throughout by default (``compute_dtype`` may run the convolutions in float32 for CPU
 speed; inputs, the residual sum, projection and constraints stay float64), padding 'same',
@@ -22,6 +26,7 @@ from torch import nn
 
 from nrfix.config import ModelConfig
 from nrfix.constraints import C_A, C_H, IDX, NUM_VARS, VAR_NAMES, det_sym, inverse_sym, sym_to_full
+from nrfix.poisson import inverse_laplacian
 
 
 class CBAM3D(nn.Module):
@@ -118,6 +123,28 @@ def rescale_a(x: torch.Tensor, y: torch.Tensor, chi_floor: float) -> torch.Tenso
     return torch.cat([y[:, : C_A.start], y[:, C_A] * ratio**1.5, y[:, C_A.stop :]], dim=1)
 
 
+def check_input(x: torch.Tensor) -> None:
+    """Raise on anything but float64 (B, 25, D, H, W) with D, H, W >= 5."""
+    if x.dim() != 5 or x.shape[1] != NUM_VARS or min(x.shape[2:]) < 5:
+        raise ValueError(
+            f"expected (B, {NUM_VARS}, D, H, W) with D, H, W >= 5, got {tuple(x.shape)}"
+        )
+    if x.dtype != torch.float64:
+        raise TypeError(f"nrfix works in float64, got {x.dtype}")
+
+
+def poisson_chi(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """``poisson`` output: delta's chi channel is a source s, u = L^-1 s, psi -> psi + u.
+
+    chi = psi^-4, so chi_y = chi_x (1 + u chi_x^(1/4))^-4 (1 + u psi^-1 floored at 0.05); the
+    other channels take delta additively.
+    """
+    u = inverse_laplacian(delta[:, :1])
+    chi = x[:, :1]
+    factor = torch.clamp(1.0 + u * torch.clamp(chi, min=0.0) ** 0.25, min=0.05)
+    return torch.cat([chi * factor**-4, x[:, 1:] + delta[:, 1:]], dim=1)
+
+
 class NRFixNet(nn.Module):
     """The correction network; ``forward(x)`` returns projected corrected data of x's shape."""
 
@@ -157,20 +184,33 @@ class NRFixNet(nn.Module):
             z = block(z, self.res_scale)
         return self.tail(z).to(torch.float64)
 
+    @property
+    def global_operator(self) -> bool:
+        """True when the output step is nonlocal (``poisson``): patch the residual only."""
+        return self.cfg.output_operator == "poisson"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 25, D, H, W) float64 -> corrected, projected data of the same shape.
 
         Where the input already lies on the projection surface the output is
         x + [P(x + delta) - P(x)], so delta = 0 returns x bit for bit.
         """
-        if x.dim() != 5 or x.shape[1] != NUM_VARS or min(x.shape[2:]) < 5:
-            raise ValueError(
-                f"expected (B, {NUM_VARS}, D, H, W) with D, H, W >= 5, got {tuple(x.shape)}"
-            )
-        if x.dtype != torch.float64:
-            raise TypeError(f"nrfix works in float64, got {x.dtype}")
+        check_input(x)
+        return self.assemble(x, self.residual(x))
+
+    def assemble(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """Corrected data from the input x and the raw network output r = residual(x)."""
+        check_input(x)
         mask = self.var_mask * border_mask(tuple(x.shape[2:]), self.cfg.mask_percentage, x)
-        y = x + mask * self.residual(x) * self.cfg.scaling_factor
+        delta = mask * r * self.cfg.scaling_factor
+        if self.cfg.output_operator == "poisson":
+            y = poisson_chi(x, delta)
+        elif self.cfg.output_operator == "additive":
+            y = x + delta
+        else:
+            raise ValueError(
+                f"model.output_operator must be additive or poisson, not {self.cfg.output_operator!r}"
+            )
         if self.cfg.conformal_rescale_a:
             y = rescale_a(x, y, self.cfg.chi_floor)
         floors = (self.cfg.chi_floor, self.cfg.lapse_floor)
