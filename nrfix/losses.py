@@ -76,12 +76,12 @@ class ConstraintLoss(nn.Module):
         return self.ref
 
     def _denominators(
-        self, x: torch.Tensor, dx: float, w: torch.Tensor
+        self, cx: dict[str, torch.Tensor], w: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Floored input norms (D_H, D_M) of the improvement ratios (see the module doc)."""
+        """Floored input norms (D_H, D_M) of the improvement ratios (see the module doc);
+        ``cx`` are the input's constraints."""
         f = self.cfg.ratio_floor
         with torch.no_grad():
-            cx = constraints(x, dx)
             ham2 = masked_mean(cx["Ham"] ** 2, w)
             ham2_abs = masked_mean(cx["Ham_abs"] ** 2, w)
             mom2 = masked_mean((cx["Mom"] ** 2).sum(1), w)
@@ -107,16 +107,16 @@ class ConstraintLoss(nn.Module):
             loss = (
                 torch.exp(-s[0]) * ham2 + s[0] + cfg.mom_weight * (torch.exp(-s[1]) * mom2 + s[1])
             )
-        elif cfg.mode == "log_ratio":
-            d_h, d_m = self._denominators(x, dx, w)
-            floor = cfg.log_floor**2 * d_h
-            with torch.no_grad():
-                ham_x2 = constraints(x, dx)["Ham"] ** 2
-            log_gain = torch.log(cy["Ham"] ** 2 + floor) - torch.log(ham_x2 + floor)
-            loss = masked_mean(log_gain, w) + cfg.mom_weight * mom2 / d_m
         else:
-            d_h, d_m = self._denominators(x, dx, w)
-            loss = ham2 / d_h + cfg.mom_weight * mom2 / d_m
+            with torch.no_grad():
+                cx = constraints(x, dx)
+            d_h, d_m = self._denominators(cx, w)
+            if cfg.mode == "log_ratio":
+                floor = cfg.log_floor**2 * d_h
+                log_gain = torch.log(cy["Ham"] ** 2 + floor) - torch.log(cx["Ham"] ** 2 + floor)
+                loss = masked_mean(log_gain, w) + cfg.mom_weight * mom2 / d_m
+            else:
+                loss = ham2 / d_h + cfg.mom_weight * mom2 / d_m
         if cfg.data_weight > 0:
             scale = ((x * var_mask) ** 2).mean().detach() + _TINY
             loss = loss + cfg.data_weight * diff / scale

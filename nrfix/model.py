@@ -173,6 +173,10 @@ class NRFixNet(nn.Module):
             raise ValueError(
                 f"model.compute_dtype must be float64 or float32, not {cfg.compute_dtype!r}"
             )
+        if cfg.output_operator not in ("additive", "poisson"):
+            raise ValueError(
+                f"model.output_operator must be additive or poisson, not {cfg.output_operator!r}"
+            )
         self.compute_dtype = getattr(torch, cfg.compute_dtype)
         for module in (self.head, self.blocks, self.tail):
             module.to(self.compute_dtype)
@@ -203,14 +207,7 @@ class NRFixNet(nn.Module):
         check_input(x)
         mask = self.var_mask * border_mask(tuple(x.shape[2:]), self.cfg.mask_percentage, x)
         delta = mask * r * self.cfg.scaling_factor
-        if self.cfg.output_operator == "poisson":
-            y = poisson_chi(x, delta)
-        elif self.cfg.output_operator == "additive":
-            y = x + delta
-        else:
-            raise ValueError(
-                f"model.output_operator must be additive or poisson, not {self.cfg.output_operator!r}"
-            )
+        y = poisson_chi(x, delta) if self.global_operator else x + delta
         if self.cfg.conformal_rescale_a:
             y = rescale_a(x, y, self.cfg.chi_floor)
         floors = (self.cfg.chi_floor, self.cfg.lapse_floor)

@@ -35,8 +35,10 @@ def inverse_laplacian(s: torch.Tensor) -> torch.Tensor:
     lx = _symbol(padded[0], s.dtype, s.device, False).view(-1, 1, 1)
     ly = _symbol(padded[1], s.dtype, s.device, False).view(1, -1, 1)
     lz = _symbol(padded[2], s.dtype, s.device, True).view(1, 1, -1)
-    lam = lx + ly + lz
-    inv = torch.where(lam < 0, 1.0 / torch.where(lam < 0, lam, -1.0), torch.zeros_like(lam))
+    lam = lx + ly + lz  # < 0 except the zero mode k = 0
+    lam[0, 0, 0] = 1.0
+    inv = 1.0 / lam
+    inv[0, 0, 0] = 0.0
     u = torch.fft.irfftn(spec * inv, s=padded, dim=(-3, -2, -1))
     u = u[..., : dims[0], : dims[1], : dims[2]]
     mean = s.sum(dim=(-3, -2, -1), keepdim=True) / math.prod(padded)

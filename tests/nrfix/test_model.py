@@ -78,6 +78,8 @@ def test_shape_and_dtype_guards(by_batch):
         model(by_batch.float())
     with pytest.raises(ValueError, match="unknown variable"):
         NRFixNet(_small(correct_vars=("psi",)))
+    with pytest.raises(ValueError, match="output_operator"):
+        NRFixNet(_small(output_operator="fft"))
 
 
 def test_dilated_blocks_keep_shape_and_cycle():
