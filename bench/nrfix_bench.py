@@ -103,7 +103,7 @@ def main(checkpoint: str | None, train_steps: int, configs: int, grid: int) -> N
     per_config = []
     for i, g in enumerate(make_split(test_cfg.data, "test")):
         base = summarize(g.vars, g.dx)
-        fixed, t_nn = timed(correct_grid, model, g.vars, 32, 8)
+        fixed, t_nn = timed(correct_grid, model, g.vars, 32, 8, dx=g.dx)
         (solved, _), t_el = timed(solve_conformal_factor, g.vars, g.dx)
         if i == 0:
             _figures(g.vars, fixed, solved, g.dx)

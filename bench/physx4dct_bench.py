@@ -101,15 +101,18 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="Keep the phantom and the results of methods already run.")
     ap.add_argument("--methods", default="fdk_binned,fdk_all,static3d,hexplane4d")
+    ap.add_argument("--amplitude-mm", type=float, default=20.0,
+                    help="Diaphragm excursion of the phantom (the issue's range is 10-20 mm).")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    scan_path = OUT / f"phantom_{args.preset}.pickle"
+    scan_path = OUT / f"phantom_{args.preset}_{args.amplitude_mm:g}mm.pickle"
     if args.only:
         res = _method(args.only, args.preset, args.iterations, scan_path)
+        res["amplitude_mm"] = args.amplitude_mm
         (OUT / f"result_{args.only}.json").write_text(json.dumps(res, indent=2))
         return
     cmd = [sys.executable, "-m", "physx4dct", "--threads", "1", "phantom", "--preset",
-           args.preset, "--out", str(scan_path)]
+           args.preset, "--out", str(scan_path), "--set", f"phantom.amplitude_mm={args.amplitude_mm}"]
     if not (args.reuse and scan_path.is_file()):
         subprocess.run(cmd, check=True)
     results = []
@@ -117,7 +120,8 @@ def main() -> None:
         if args.reuse and (OUT / f"result_{name}.json").is_file():
             results.append(json.loads((OUT / f"result_{name}.json").read_text()))
             continue
-        cmd = [sys.executable, __file__, "--preset", args.preset, "--only", name]
+        cmd = [sys.executable, __file__, "--preset", args.preset, "--only", name,
+               "--amplitude-mm", str(args.amplitude_mm)]
         if args.iterations:
             cmd += ["--iterations", str(args.iterations)]
         print("running", name, flush=True)
@@ -133,7 +137,7 @@ def main() -> None:
     p = cfg.phantom
     meta = {"desc": f"preset {args.preset}: {len(scan.train.angles)} views over "
                     f"{p.scan_s:.0f} s, {p.detector}^2 detector, {p.volume}^3 volume, "
-                    f"{p.trace} trace (period {p.period_s} s, diaphragm {p.amplitude_mm} mm)",
+                    f"{p.trace} trace (period {p.period_s} s, diaphragm {args.amplitude_mm:g} mm)",
             "true_period_s": scan.meta.get("mean_period_s"),
             "period_init_s": cfg.train.period_init_s}
     (OUT / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))

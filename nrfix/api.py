@@ -56,16 +56,17 @@ def correct_grid(
     patch: int,
     halo: int,
     device: str | torch.device = "cpu",
+    dx: float | None = None,
 ) -> np.ndarray:
     """Apply the network patch by patch: each core of ``patch``^3 cells is predicted from the
     core plus ``halo`` cells on every side (clipped at the domain), so grids of any size work.
 
     A model with a global output step (``poisson``) gets its raw residual patch by patch and
-    the output step once on the whole grid."""
+    the output step once on the whole grid; ``dx`` is needed by ``model.source_prior``."""
     x = torch.from_numpy(np.ascontiguousarray(vars25))
     if getattr(model, "global_operator", False):
         r = _patched(model.residual, x, patch, halo, device)
-        return model.assemble(x[None].to(device), r[None].to(device))[0].cpu().numpy()
+        return model.assemble(x[None].to(device), r[None].to(device), dx)[0].cpu().numpy()
     return _patched(model, x, patch, halo, device).numpy()
 
 

@@ -152,7 +152,7 @@ def correct(
     grid = read_any(in_path)  # validates before anything is written
     dev = resolve_device(device)
     model, cfg = load_model(checkpoint, dev)
-    vars_out = correct_grid(model, grid.vars, patch, halo, dev)
+    vars_out = correct_grid(model, grid.vars, patch, halo, dev, dx=grid.dx)
     before, after = summarize(grid.vars, grid.dx), summarize(vars_out, grid.dx)
     prov = provenance(
         "correct",

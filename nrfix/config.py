@@ -59,6 +59,10 @@ class ModelConfig:
     """additive: y = x + m r s (the plain network) | poisson: the chi channel of m r s is the
     source of the conformal-factor correction u = L^-1(m r s), psi -> psi + u (free-space FFT
     inverse of the 4th-order Laplacian; the other channels stay additive)."""
+    source_prior: bool = False
+    """poisson only: the chi source is dx^2 f(x) (g + r_chi scaling_factor), f the linearised
+    Bowen-York source -(1/8) chi^(-5/4) A_ij A^ij and g a learnable gain starting at 0, so the
+    network learns a relative correction to a physics prior (``train.gain_lr``)."""
     scaling_factor: float = 0.01
     """Output y = x + mask * r(x) * scaling_factor."""
     res_scale_start: float = 0.1
@@ -109,6 +113,8 @@ class TrainConfig:
     """Crops per step (per process)."""
     lr: float = 1e-3
     """AdamW learning rate (cosine decay to 10% over ``steps``)."""
+    gain_lr: float = 0.02
+    """Learning rate of the scalar gain g of ``model.source_prior`` (same schedule as lr)."""
     warmup_steps: int = 0
     """Linear learning-rate warm-up from lr/warmup_steps to lr over the first steps."""
     weight_decay: float = 0.0

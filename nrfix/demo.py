@@ -61,7 +61,7 @@ def run_demo(out: Path, steps: int | None = None) -> Iterator[str]:
     yield f"[2/5] trained {result['step']} steps, best val loss {result['best_val_loss']:.4f}"
     model, _ = load_model(out / "run" / "checkpoints" / "best.pt")
     test = read_hdf5(out / "data" / "test_000.h5")
-    fixed, t_nn = timed(correct_grid, model, test.vars, 32, 8)
+    fixed, t_nn = timed(correct_grid, model, test.vars, 32, 8, dx=test.dx)
     (solved, rep), t_solve = timed(solve_conformal_factor, test.vars, test.dx)
     write_hdf5(out / "corrected.h5", GridData(fixed, test.dx, test.origin, {}, test.attrs))
     write_hdf5(out / "solved.h5", GridData(solved, test.dx, test.origin, {}, test.attrs))

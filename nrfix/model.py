@@ -145,6 +145,16 @@ def poisson_chi(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     return torch.cat([chi * factor**-4, x[:, 1:] + delta[:, 1:]], dim=1)
 
 
+def linearised_source(x: torch.Tensor, chi_floor: float) -> torch.Tensor:
+    """(B, 1, ...) -(1/8) chi^(-5/4) A_ij A^ij: the source of lap(u) that cancels the Hamiltonian
+    violation of conformally flat, maximally sliced (K = 0) data to first order in u (Bowen-York:
+    Ham = -psi^-12 Abar_ij Abar^ij, psi = chi^(-1/4)); indices raised with h^ij."""
+    h_uu = inverse_sym(sym_to_full(x[:, C_H]))
+    a = sym_to_full(x[:, C_A])
+    aa = torch.einsum("bik...,bjl...,bij...,bkl...->b...", h_uu, h_uu, a, a)
+    return -0.125 * torch.clamp(x[:, :1], min=chi_floor) ** -1.25 * aa[:, None]
+
+
 class NRFixNet(nn.Module):
     """The correction network; ``forward(x)`` returns projected corrected data of x's shape."""
 
@@ -177,6 +187,10 @@ class NRFixNet(nn.Module):
             raise ValueError(
                 f"model.output_operator must be additive or poisson, not {cfg.output_operator!r}"
             )
+        if cfg.source_prior and cfg.output_operator != "poisson":
+            raise ValueError("model.source_prior needs model.output_operator: poisson")
+        if cfg.source_prior:  # g of s = dx^2 f (g + r s_f); 0 keeps the untrained net exact
+            self.prior_gain = nn.Parameter(torch.zeros((), dtype=torch.float64))
         self.compute_dtype = getattr(torch, cfg.compute_dtype)
         for module in (self.head, self.blocks, self.tail):
             module.to(self.compute_dtype)
@@ -193,20 +207,27 @@ class NRFixNet(nn.Module):
         """True when the output step is nonlocal (``poisson``): patch the residual only."""
         return self.cfg.output_operator == "poisson"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, dx: float | None = None) -> torch.Tensor:
         """x (B, 25, D, H, W) float64 -> corrected, projected data of the same shape.
+        ``dx`` (the grid spacing) is needed only by ``source_prior``.
 
         Where the input already lies on the projection surface the output is
         x + [P(x + delta) - P(x)], so delta = 0 returns x bit for bit.
         """
         check_input(x)
-        return self.assemble(x, self.residual(x))
+        return self.assemble(x, self.residual(x), dx)
 
-    def assemble(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    def assemble(self, x: torch.Tensor, r: torch.Tensor, dx: float | None = None) -> torch.Tensor:
         """Corrected data from the input x and the raw network output r = residual(x)."""
         check_input(x)
         mask = self.var_mask * border_mask(tuple(x.shape[2:]), self.cfg.mask_percentage, x)
         delta = mask * r * self.cfg.scaling_factor
+        if self.cfg.source_prior:
+            if dx is None:
+                raise ValueError("model.source_prior needs the grid spacing: call net(x, dx)")
+            prior = dx**2 * linearised_source(x, self.cfg.chi_floor)
+            chi_src = mask[:, :1] * prior * (self.prior_gain + r[:, :1] * self.cfg.scaling_factor)
+            delta = torch.cat([chi_src, delta[:, 1:]], dim=1)
         y = poisson_chi(x, delta) if self.global_operator else x + delta
         if self.cfg.conformal_rescale_a:
             y = rescale_a(x, y, self.cfg.chi_floor)

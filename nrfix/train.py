@@ -77,15 +77,13 @@ def _lr_lambda(total: int, warmup: int = 0):
 def validate(
     model: torch.nn.Module, loss_fn: ConstraintLoss, bank: torch.Tensor, dx: float, cfg: Config
 ) -> dict[str, float]:
-    """Mean metrics over a fixed set of validation crops (same crops at every call)."""
+    """Mean metrics over the whole validation grids (deterministic; a global output operator
+    sees the grid it is used on, and two random crops made the best.pt choice noisy)."""
     net = unwrap(model)
-    crops = random_crops(
-        bank, cfg.data.crop, max(2, bank.shape[0]), generator_for(cfg.train.seed, 0, -1)
-    )
     rows = []
-    for x in crops.split(1):
+    for x in bank.split(1):
         x = x.to(next(net.parameters()).device)
-        rows.append(loss_fn(x, net(x), dx, net.var_mask)[1])
+        rows.append(loss_fn(x, net(x, dx), dx, net.var_mask)[1])
     return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
@@ -111,8 +109,13 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> 
     loss_fn = ConstraintLoss(cfg.loss).to(info.device)
     ref = loss_fn.set_reference(bank, dx)
     log.info("input scales: <Ham^2> %.3e, <|Mom|^2> %.3e (ratio floors)", ref[0], ref[1])
-    params = list(model.parameters()) + list(loss_fn.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    gain = [p for n, p in model.named_parameters() if n == "prior_gain"]
+    net_params = [p for n, p in model.named_parameters() if n != "prior_gain"]
+    params = net_params + gain + list(loss_fn.parameters())
+    groups = [{"params": net_params + list(loss_fn.parameters())}]
+    if gain:  # a scalar that must travel O(1): its own, larger step
+        groups.append({"params": gain, "lr": cfg.train.gain_lr, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(cfg.train.steps, cfg.train.warmup_steps)
     )
@@ -146,7 +149,9 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> 
             model.res_scale = res_scale_at(cfg, step)
             gen = generator_for(cfg.train.seed, info.rank, step)
             x = random_crops(bank, cfg.data.crop, cfg.train.batch_size, gen).to(info.device)
-            loss, metrics = loss_fn(x, ddp(x), dx, model.var_mask)
+            loss, metrics = loss_fn(x, ddp(x, dx), dx, model.var_mask)
+            if gain:
+                metrics["prior_gain"] = float(gain[0].detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if info.is_distributed:  # the loss's log-variances live outside DDP

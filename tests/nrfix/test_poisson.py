@@ -55,3 +55,40 @@ def test_pointwise_bowen_york_source_cuts_median_ham():
     before, after = summarize(g.vars, g.dx), summarize(y[0].numpy(), g.dx)
     assert before["ham_median"] / after["ham_median"] > 10.0
     assert after["mom_rms"] <= 1.05 * before["mom_rms"]
+
+
+def _by_grid():
+    return generate(
+        "bowen_york",
+        {"punctures": [{"m": 0.5, "pos": [0.3, -0.2, 0.1], "P": [0.25, 0.1, 0.0],
+                        "S": [0.0, 0.0, 0.15]}]},
+        (24, 24, 24), 0.3, np.full(3, -3.6),
+    )
+
+
+def test_source_prior_untrained_is_exact_and_unit_gain_is_the_linearised_step():
+    g = _by_grid()
+    x = torch.from_numpy(g.vars)[None]
+    net = NRFixNet(ModelConfig(channels=4, blocks=1, output_operator="poisson", source_prior=True))
+    with torch.no_grad():
+        assert torch.equal(net(x, g.dx), x)  # gain 0, tail 0
+        net.prior_gain.fill_(1.0)
+        y = net(x, g.dx)
+    a = sym_to_full(x[:, C_A])
+    delta = torch.zeros_like(x)
+    delta[:, :1] = -0.125 * x[:, :1].clamp(min=1e-4) ** -1.25 * (a * a).sum(dim=(1, 2))[:, None]
+    delta[:, :1] *= g.dx**2
+    ref = project(rescale_a(x, poisson_chi(x, delta), 1e-4), 1e-4, 1e-4)
+    assert torch.allclose(y, ref, rtol=1e-12, atol=1e-14)
+    before, after = summarize(g.vars, g.dx), summarize(y[0].numpy(), g.dx)
+    assert before["ham_median"] / after["ham_median"] > 10.0
+
+
+def test_source_prior_refuses_additive_output_and_missing_dx():
+    import pytest
+
+    with pytest.raises(ValueError, match="poisson"):
+        NRFixNet(ModelConfig(channels=4, blocks=1, source_prior=True))
+    net = NRFixNet(ModelConfig(channels=4, blocks=1, output_operator="poisson", source_prior=True))
+    with pytest.raises(ValueError, match="dx"):
+        net(torch.from_numpy(_by_grid().vars)[None])
