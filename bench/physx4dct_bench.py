@@ -112,7 +112,8 @@ def main() -> None:
         (OUT / f"result_{args.only}.json").write_text(json.dumps(res, indent=2))
         return
     cmd = [sys.executable, "-m", "physx4dct", "--threads", "1", "phantom", "--preset",
-           args.preset, "--out", str(scan_path), "--set", f"phantom.amplitude_mm={args.amplitude_mm}"]
+           args.preset, "--out", str(scan_path),
+           "--set", f"phantom.amplitude_mm={args.amplitude_mm}"]
     if not (args.reuse and scan_path.is_file()):
         subprocess.run(cmd, check=True)
     results = []
