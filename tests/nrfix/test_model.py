@@ -94,3 +94,17 @@ def test_dilated_blocks_keep_shape_and_cycle():
     torch.nn.init.normal_(net.tail.weight, std=0.1)
     x = net.flat.expand(1, 25, 11, 11, 11).clone()
     assert net(x).shape == x.shape
+
+
+def test_fast_cpu_convolution_matches_the_stock_path():
+    """Inference goes through oneDNN (Conv3dSame); it must equal the autograd path."""
+    torch.manual_seed(0)
+    net = NRFixNet(ModelConfig(channels=6, blocks=1, compute_dtype="float32", dilations=(2,)))
+    for p in net.tail.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    x = 1.0 + 0.01 * torch.randn(1, 25, 12, 11, 10, dtype=torch.float64)
+    with torch.no_grad():
+        fast = net.residual(x)
+    slow = net.residual(x)  # grad enabled, weights require grad: stock Conv3d
+    assert slow.requires_grad
+    assert torch.allclose(fast, slow.detach(), rtol=1e-4, atol=1e-6)
