@@ -179,7 +179,8 @@ def linearised_source(x: torch.Tensor, chi_floor: float) -> torch.Tensor:
     Ham = -psi^-12 Abar_ij Abar^ij, psi = chi^(-1/4)); indices raised with h^ij."""
     h_uu = inverse_sym(sym_to_full(x[:, C_H]))
     a = sym_to_full(x[:, C_A])
-    aa = torch.einsum("bik...,bjl...,bij...,bkl...->b...", h_uu, h_uu, a, a)
+    m = torch.einsum("bik...,bkj...->bij...", h_uu, a)  # A_ij A^ij = tr((h^-1 A)^2)
+    aa = (m * m.transpose(1, 2)).sum(dim=(1, 2))
     return -0.125 * torch.clamp(x[:, :1], min=chi_floor) ** -1.25 * aa[:, None]
 
 

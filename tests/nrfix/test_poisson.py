@@ -92,3 +92,21 @@ def test_source_prior_refuses_additive_output_and_missing_dx():
     net = NRFixNet(ModelConfig(channels=4, blocks=1, output_operator="poisson", source_prior=True))
     with pytest.raises(ValueError, match="dx"):
         net(torch.from_numpy(_by_grid().vars)[None])
+
+
+def test_linearised_source_raises_indices_with_the_conformal_metric():
+    from nrfix.constraints import C_H, inverse_sym
+    from nrfix.model import linearised_source
+
+    torch.manual_seed(1)
+    x = torch.zeros(1, 25, 3, 3, 3, dtype=torch.float64)
+    x[:, 0] = 0.5
+    x[:, C_H] = 0.1 * torch.randn(1, 6, 3, 3, 3, dtype=torch.float64)
+    x[:, C_H.start + 0] += 1.0
+    x[:, C_H.start + 3] += 1.0
+    x[:, C_H.start + 5] += 1.0
+    x[:, C_A] = torch.randn(1, 6, 3, 3, 3, dtype=torch.float64)
+    hu, a = inverse_sym(sym_to_full(x[:, C_H])), sym_to_full(x[:, C_A])
+    aa = torch.einsum("bik...,bjl...,bij...,bkl...->b...", hu, hu, a, a)
+    ref = -0.125 * 0.5**-1.25 * aa[:, None]
+    assert torch.allclose(linearised_source(x, 1e-4), ref, rtol=1e-12, atol=0)
