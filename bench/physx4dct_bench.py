@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="Keep the phantom and the results of methods already run.")
     ap.add_argument("--methods", default="fdk_binned,fdk_all,static3d,hexplane4d")
-    ap.add_argument("--amplitude-mm", type=float, default=20.0,
+    ap.add_argument("--amplitude-mm", type=float, default=15.0,
                     help="Diaphragm excursion of the phantom (the issue's range is 10-20 mm).")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -123,6 +123,9 @@ class TrainConfig:
     """Gradient-norm clip (0 = off)."""
     ckpt_every: int = 100
     """Steps between checkpoints (last.pt) and validations (best.pt)."""
+    select_by: str = "loss"
+    """What best.pt minimises on the validation grids: loss | ham_median (median |Ham|
+    after/before, the benchmark's target; the log_ratio loss is a geometric mean)."""
     log_every: int = 10
     """Steps between metrics.jsonl rows."""
     seed: int = 0

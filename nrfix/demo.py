@@ -22,6 +22,7 @@ DEMO_SETS = (
     "train.device=cpu",
     "train.lr=3e-4",
     "train.warmup_steps=5",
+    "train.gain_lr=0.1",  # the prior gain must reach ~1 within the 40 steps
 )
 
 
@@ -58,7 +59,7 @@ def run_demo(out: Path, steps: int | None = None) -> Iterator[str]:
     paths = write_dataset(cfg, out / "data")
     yield f"[1/5] wrote {len(paths)} Bowen-York grids to {out / 'data'}"
     result = fit(cfg, out / "run", data_dir=out / "data")
-    yield f"[2/5] trained {result['step']} steps, best val loss {result['best_val_loss']:.4f}"
+    yield f"[2/5] trained {result['step']} steps, best validation score {result['best_val_loss']:.4f}"
     model, _ = load_model(out / "run" / "checkpoints" / "best.pt")
     test = read_hdf5(out / "data" / "test_000.h5")
     fixed, t_nn = timed(correct_grid, model, test.vars, 32, 8, dx=test.dx)

@@ -33,7 +33,8 @@ from common.signals import GracefulInterrupt
 from nrfix.config import Config
 from nrfix.data import make_split, random_crops
 from nrfix.formats import GridData, read_hdf5
-from nrfix.losses import ConstraintLoss
+from nrfix.constraints import constraints
+from nrfix.losses import ConstraintLoss, excision_weights
 from nrfix.model import NRFixNet
 
 log = get_logger("nrfix.train")
@@ -83,8 +84,21 @@ def validate(
     rows = []
     for x in bank.split(1):
         x = x.to(next(net.parameters()).device)
-        rows.append(loss_fn(x, net(x, dx), dx, net.var_mask)[1])
+        y = net(x, dx)
+        row = loss_fn(x, y, dx, net.var_mask)[1]
+        keep = excision_weights(x, cfg.loss.chi_excision) > 0
+        med = [constraints(v, dx)["Ham"][keep].abs().median() for v in (y, x)]
+        row["log10_ham_median_ratio"] = float(torch.log10(med[0] / med[1].clamp(min=1e-300)))
+        rows.append(row)
     return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def selection_score(val: dict[str, float], cfg: Config) -> float:
+    """What best.pt minimises: the validation loss, or (``train.select_by: ham_median``) the
+    mean log10 of median |Ham| after/before on the whole validation grids."""
+    if cfg.train.select_by == "ham_median":
+        return val["val_log10_ham_median_ratio"]
+    return val["val_loss"]
 
 
 def fit(
@@ -99,6 +113,8 @@ def fit(
 
 
 def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> dict[str, Any]:
+    if cfg.train.select_by not in ("loss", "ham_median"):
+        raise ValueError(f"train.select_by must be loss or ham_median, not {cfg.train.select_by!r}")
     seed_everything(cfg.train.seed)
     prepare_run_dir(run_dir, cfg, is_main=info.is_main)
     bank, dx = load_bank(cfg, "train", data_dir)
@@ -172,8 +188,8 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> 
                 val = validate(model, loss_fn, val_bank.to(info.device), dx, cfg)
                 writer.write(step, **val)
                 metrics.update(val)
-                if val["val_loss"] < best:
-                    best = val["val_loss"]
+                if selection_score(val, cfg) < best:
+                    best = selection_score(val, cfg)
                     _save(state, step, best, best_checkpoint(run_dir))
                 _save(state, step, best, last_checkpoint(run_dir))
             if stop.requested:
