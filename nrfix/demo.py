@@ -59,7 +59,8 @@ def run_demo(out: Path, steps: int | None = None) -> Iterator[str]:
     paths = write_dataset(cfg, out / "data")
     yield f"[1/5] wrote {len(paths)} Bowen-York grids to {out / 'data'}"
     result = fit(cfg, out / "run", data_dir=out / "data")
-    yield f"[2/5] trained {result['step']} steps, best validation score {result['best_val_loss']:.4f}"
+    score = result["best_val_loss"]
+    yield f"[2/5] trained {result['step']} steps, best validation score {score:.4f}"
     model, _ = load_model(out / "run" / "checkpoints" / "best.pt")
     test = read_hdf5(out / "data" / "test_000.h5")
     fixed, t_nn = timed(correct_grid, model, test.vars, 32, 8, dx=test.dx)

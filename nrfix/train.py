@@ -31,9 +31,9 @@ from common.rundir import best_checkpoint, last_checkpoint, prepare_run_dir
 from common.seeding import generator_for, seed_everything
 from common.signals import GracefulInterrupt
 from nrfix.config import Config
+from nrfix.constraints import constraints
 from nrfix.data import make_split, random_crops
 from nrfix.formats import GridData, read_hdf5
-from nrfix.constraints import constraints
 from nrfix.losses import ConstraintLoss, excision_weights
 from nrfix.model import NRFixNet
 
