@@ -93,12 +93,9 @@ def validate(
     return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
-def selection_score(val: dict[str, float], cfg: Config) -> float:
-    """What best.pt minimises: the validation loss, or (``train.select_by: ham_median``) the
-    mean log10 of median |Ham| after/before on the whole validation grids."""
-    if cfg.train.select_by == "ham_median":
-        return val["val_log10_ham_median_ratio"]
-    return val["val_loss"]
+SELECT_BY = {"loss": "val_loss", "ham_median": "val_log10_ham_median_ratio"}
+"""``train.select_by`` -> the validation metric best.pt minimises: the loss, or the mean log10
+of median |Ham| after/before on the whole validation grids."""
 
 
 def fit(
@@ -113,7 +110,7 @@ def fit(
 
 
 def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> dict[str, Any]:
-    if cfg.train.select_by not in ("loss", "ham_median"):
+    if cfg.train.select_by not in SELECT_BY:
         raise ValueError(f"train.select_by must be loss or ham_median, not {cfg.train.select_by!r}")
     seed_everything(cfg.train.seed)
     prepare_run_dir(run_dir, cfg, is_main=info.is_main)
@@ -127,10 +124,10 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> 
     log.info("input scales: <Ham^2> %.3e, <|Mom|^2> %.3e (ratio floors)", ref[0], ref[1])
     gain = [p for n, p in model.named_parameters() if n == "prior_gain"]
     net_params = [p for n, p in model.named_parameters() if n != "prior_gain"]
-    params = net_params + gain + list(loss_fn.parameters())
     groups = [{"params": net_params + list(loss_fn.parameters())}]
     if gain:  # a scalar that must travel O(1): its own, larger step
         groups.append({"params": gain, "lr": cfg.train.gain_lr, "weight_decay": 0.0})
+    params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, _lr_lambda(cfg.train.steps, cfg.train.warmup_steps)
@@ -188,8 +185,9 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, data_dir: Any, info: Any) -> 
                 val = validate(model, loss_fn, val_bank.to(info.device), dx, cfg)
                 writer.write(step, **val)
                 metrics.update(val)
-                if selection_score(val, cfg) < best:
-                    best = selection_score(val, cfg)
+                score = val[SELECT_BY[cfg.train.select_by]]
+                if score < best:
+                    best = score
                     _save(state, step, best, best_checkpoint(run_dir))
                 _save(state, step, best, last_checkpoint(run_dir))
             if stop.requested:
