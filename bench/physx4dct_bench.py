@@ -23,6 +23,12 @@ import numpy as np
 OUT = Path("runs/bench/physx4dct")
 
 
+def _set_out(out: Path) -> None:
+    """Point every writer of this script at `out` (one run per directory)."""
+    global OUT
+    OUT = out
+
+
 def _method(name: str, preset: str, iterations: int | None, scan_path: Path) -> dict:
     """Run one method in this process; returns scores, time, volumes path."""
     import torch
@@ -103,7 +109,10 @@ def main() -> None:
     ap.add_argument("--methods", default="fdk_binned,fdk_all,static3d,hexplane4d")
     ap.add_argument("--amplitude-mm", type=float, default=15.0,
                     help="Diaphragm excursion of the phantom (the issue's range is 10-20 mm).")
+    ap.add_argument("--out", type=Path, default=OUT,
+                    help="Output directory (default: runs/bench/physx4dct).")
     args = ap.parse_args()
+    _set_out(args.out)
     OUT.mkdir(parents=True, exist_ok=True)
     scan_path = OUT / f"phantom_{args.preset}_{args.amplitude_mm:g}mm.pickle"
     if args.only:
@@ -122,7 +131,7 @@ def main() -> None:
             results.append(json.loads((OUT / f"result_{name}.json").read_text()))
             continue
         cmd = [sys.executable, __file__, "--preset", args.preset, "--only", name,
-               "--amplitude-mm", str(args.amplitude_mm)]
+               "--amplitude-mm", str(args.amplitude_mm), "--out", str(OUT)]
         if args.iterations:
             cmd += ["--iterations", str(args.iterations)]
         print("running", name, flush=True)

@@ -71,3 +71,35 @@ def run_options(f: F) -> F:
         required=True,
         help="Directory for config.yaml, metrics.jsonl, logs and checkpoints/.",
     )(f)
+
+
+def threads_option(
+    default: int = 0, minimum: int = 0, envvar: str | None = None, note: str = ""
+) -> Callable[[F], F]:
+    """``--threads N`` for a tool's command group: sets torch's intra-op CPU threads as soon
+    as it is parsed (before any subcommand runs); 0 keeps torch's default."""
+
+    def _apply(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        if value > 0:
+            import torch
+
+            torch.set_num_threads(value)
+        return value
+
+    env = f" (env {envvar})" if envvar else ""
+    zero = " 0 keeps torch's default." if minimum == 0 else ""
+    text = f"Torch CPU threads{env}.{zero} {note or 'On a busy machine 1 is often fastest.'}"
+
+    def deco(f: F) -> F:
+        return click.option(
+            "--threads",
+            type=click.IntRange(minimum),
+            default=default,
+            show_default=True,
+            envvar=envvar,
+            expose_value=False,
+            callback=_apply,
+            help=text,
+        )(f)
+
+    return deco

@@ -7,22 +7,18 @@ from pathlib import Path
 
 import click
 
-from common.options import config_options, device_option, run_options, seed_option
+from common.options import config_options, device_option, run_options, seed_option, threads_option
 from fcpredict import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fcpredict")
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
-              envvar="FCPREDICT_THREADS",
-              help="torch intra-op CPU threads (env FCPREDICT_THREADS). The graphs are small: "
-              "more threads rarely help, and on a busy machine they can be 10-50x slower.")
-def cli(threads: int) -> None:
+@threads_option(default=1, minimum=1, envvar="FCPREDICT_THREADS",
+                note="The graphs are small: more threads rarely help, and on a busy machine "
+                "they can be 10-50x slower.")
+def cli() -> None:
     """Force constants as exact second derivatives of an E(3)-equivariant graph-network energy;
     reads and writes phonopy files."""
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def _matrix(text: str | None):

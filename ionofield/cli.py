@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from common.options import config_options, device_option, run_options, seed_option
+from common.options import config_options, device_option, run_options, seed_option, threads_option
 from ionofield import __version__
 
 scenario_option = click.option(
@@ -19,6 +19,7 @@ scenario_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ionofield")
+@threads_option(default=0)
 def cli() -> None:
     """Ionospheric electron density = IRI background + learned residual (R-STMRF)."""
 

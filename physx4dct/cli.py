@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from common.options import config_options, device_option, dtype_option, run_options, seed_option
+from common.options import (
+    config_options,
+    device_option,
+    dtype_option,
+    run_options,
+    seed_option,
+    threads_option,
+)
 from physx4dct import __version__
 from physx4dct.fusion import fusion_cli_options, pop_fusion_overrides
 
@@ -18,24 +25,15 @@ _PHANTOM_FLAGS = {
 }
 
 
-def _threads(n: int) -> None:
-    if n > 0:
-        import torch
-
-        torch.set_num_threads(n)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="physx4dct")
-@click.option("--threads", type=int, default=0, show_default=True,
-              help="Torch CPU threads (0 = torch's default). 1 is fastest on a busy machine.")
-def cli(threads: int) -> None:
+@threads_option(default=0)
+def cli() -> None:
     """4D respiratory CT from cone-beam projections with radiative Gaussian splatting.
 
     X²-Gaussian-style 4D Gaussians with a HexPlane deformation field and a learned breathing
     period, optionally fused with the PhysX anchor transformer (--fusion-mode).
     """
-    _threads(threads)
 
 
 def _load_cfg(preset, config_file, sets, overrides):
