@@ -128,12 +128,14 @@ class HexPlaneField(nn.Module):
         )
 
     def param_groups(self, base_lr: float) -> list[dict]:
-        """Optimizer groups: planes at `base_lr`, decoder at base_lr * decoder_lr_ratio."""
+        """Optimizer groups: planes at `base_lr`, decoder at base_lr * decoder_lr_ratio; both
+        decay over the run."""
         heads = [m for m in (self.head_dx, self.head_ds, self.head_dr) if m is not None]
         decoder = list(self.trunk.parameters()) + [p for m in heads for p in m.parameters()]
-        return [{"params": list(self.planes), "lr": base_lr, "name": "hexplane_grid"},
+        return [{"params": list(self.planes), "lr": base_lr, "name": "hexplane_grid",
+                 "decay": True},
                 {"params": decoder, "lr": base_lr * self.cfg.decoder_lr_ratio,
-                 "name": "hexplane_mlp"}]
+                 "name": "hexplane_mlp", "decay": True}]
 
     def smoothness(self) -> dict[str, Tensor]:
         """Plane regularisers of 4DGaussians (unweighted).

@@ -119,17 +119,20 @@ class FusedDeformation(nn.Module):
         self.anchor.rebind(xyz)
 
     def param_groups(self, base_lr: float) -> list[dict]:
-        """Optimizer groups: HexPlane (its own groups if it has them), anchors, scalars."""
+        """Optimizer groups: HexPlane (its own groups if it has them), anchors, scalars; the
+        networks decay over the run, the fusion scalars (alpha, rho) do not."""
         hp = self.hexplane
         if hasattr(hp, "param_groups"):
             groups = list(hp.param_groups(base_lr))
         else:
-            groups = [{"params": list(hp.parameters()), "lr": base_lr, "name": "hexplane"}]
+            groups = [{"params": list(hp.parameters()), "lr": base_lr, "name": "hexplane",
+                       "decay": True}]
         groups.append({"params": list(self.anchor.parameters()),
-                       "lr": base_lr * self.cfg.anchor_lr_scale, "name": "anchor"})
+                       "lr": base_lr * self.cfg.anchor_lr_scale, "name": "anchor",
+                       "decay": True})
         if self.euler is not None:
             groups.append({"params": list(self.euler.parameters()), "lr": base_lr,
-                           "name": "eulerian_logvar"})
+                           "name": "eulerian_logvar", "decay": True})
         if self.mode == "learnable_alpha":
             groups.append({"params": [self.alpha_logit], "lr": self.cfg.alpha_lr,
                            "name": "alpha"})

@@ -38,8 +38,6 @@ from physx4dct.voxelizer import random_subgrid, voxelize
 __all__ = ["fit", "build_model", "load_model", "render_projection", "make_optimizer"]
 
 log = get_logger("physx4dct.train")
-_DECAY = {"xyz", "hexplane_grid", "hexplane_mlp", "hexplane", "deformation", "anchor",
-          "eulerian_logvar"}
 
 
 @dataclass
@@ -91,10 +89,13 @@ def build_model(cfg: Config, scan: Scan, n_gaussians: int | None = None,
 
 
 def make_optimizer(model: Model4D, cfg: Config) -> torch.optim.Adam:
-    """Adam with one group per Gaussian attribute, the deformation groups and tau."""
+    """Adam with one group per Gaussian attribute, the deformation groups and tau.
+
+    A group with ``"decay": True`` (positions, and whatever the deformation field marks) has
+    its lr decayed x0.1 over the run; the others keep theirs."""
     tc, c = cfg.train, model.cloud
     groups = [
-        {"params": [c.xyz], "lr": tc.lr_position, "name": "xyz"},
+        {"params": [c.xyz], "lr": tc.lr_position, "name": "xyz", "decay": True},
         {"params": [c.log_scale], "lr": tc.lr_scale, "name": "log_scale"},
         {"params": [c.quat], "lr": tc.lr_rotation, "name": "quat"},
         {"params": [c.density_raw], "lr": tc.lr_density, "name": "density_raw"},
@@ -105,7 +106,7 @@ def make_optimizer(model: Model4D, cfg: Config) -> torch.optim.Adam:
             groups += list(field.param_groups(tc.lr_hexplane))
         else:
             groups.append({"params": list(field.parameters()), "lr": tc.lr_hexplane,
-                           "name": "deformation"})
+                           "name": "deformation", "decay": True})
         lr_tau = tc.lr_period if tc.learn_period else 0.0
         groups.append({"params": [model.tau], "lr": lr_tau, "name": "tau"})
     for g in groups:
@@ -114,10 +115,10 @@ def make_optimizer(model: Model4D, cfg: Config) -> torch.optim.Adam:
 
 
 def _set_lr(opt: torch.optim.Optimizer, step: int, total: int) -> None:
-    """Exponential decay x0.1 over the run for positions and the deformation."""
+    """Exponential decay x0.1 over the run for the groups marked ``decay``."""
     frac = min(step / max(total, 1), 1.0)
     for g in opt.param_groups:
-        if g.get("name") in _DECAY:
+        if g.get("decay", False):
             g["lr"] = g["initial_lr"] * 0.1**frac
 
 

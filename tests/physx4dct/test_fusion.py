@@ -284,3 +284,24 @@ def test_cli_flags_cover_every_field_and_reject_bad_values():
 
     with pytest.raises(ConfigError, match="eps_init"):
         FusionConfig(eps_init=0.5)
+
+
+@pytest.mark.parametrize("mode", ["learnable_alpha", "uncertainty_gated", "bounded_perturb"])
+def test_networks_decay_and_fusion_scalars_keep_their_lr(mode):
+    """The trainer decays x0.1 every group marked `decay`: both networks and the Eulerian head,
+    never alpha / rho (their own small lrs are the seed's)."""
+    from physx4dct.train import _set_lr
+
+    model, _ = _model(mode)
+    groups = model.param_groups(1e-2)
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    opt = torch.optim.Adam(groups)
+    _set_lr(opt, 100, 100)
+    decayed = {g["name"] for g in opt.param_groups if g["lr"] < g["initial_lr"]}
+    kept = {g["name"] for g in opt.param_groups if g["lr"] == g["initial_lr"]}
+    assert {"hexplane_grid", "hexplane_mlp", "anchor"} <= decayed
+    assert not decayed & {"alpha", "rho"}
+    assert kept == {g["name"] for g in groups} - decayed
+    assert all(g["lr"] == pytest.approx(0.1 * g["initial_lr"]) for g in opt.param_groups
+               if g["name"] in decayed)
