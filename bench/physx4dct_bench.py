@@ -100,14 +100,16 @@ def _figure(scan_path: Path, names: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--preset", default="cpu",
+                    help="physx4dct preset of the phantom and both Gaussian models.")
     ap.add_argument("--iterations", type=int, default=10000,
                     help="Iterations of both Gaussian models (default 10000, twice the cpu "
                     "preset: the static fit has stopped improving by 5000; 0 = the preset's).")
     ap.add_argument("--only", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--reuse", action="store_true",
                     help="Keep the phantom and the results of methods already run.")
-    ap.add_argument("--methods", default="fdk_binned,fdk_all,static3d,hexplane4d")
+    ap.add_argument("--methods", default="fdk_binned,fdk_all,static3d,hexplane4d",
+                    help="Comma-separated subset of the methods, in table order.")
     ap.add_argument("--amplitude-mm", type=float, default=15.0,
                     help="Diaphragm excursion of the phantom (the issue's range is 10-20 mm).")
     ap.add_argument("--out", type=Path, default=OUT,
