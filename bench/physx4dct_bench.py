@@ -20,16 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path("runs/bench/physx4dct")
+OUT_DEFAULT = Path("runs/bench/physx4dct")
 
 
-def _set_out(out: Path) -> None:
-    """Point every writer of this script at `out` (one run per directory)."""
-    global OUT
-    OUT = out
-
-
-def _method(name: str, preset: str, iterations: int | None, scan_path: Path) -> dict:
+def _method(name: str, preset: str, iterations: int | None, scan_path: Path,
+            out: Path) -> dict:
     """Run one method in this process; returns scores, time, volumes path."""
     import torch
 
@@ -53,14 +48,14 @@ def _method(name: str, preset: str, iterations: int | None, scan_path: Path) -> 
             overrides["train.coarse_iterations"] = iterations // 5
             overrides["gaussians.densify_until"] = iterations * 3 // 5
         cfg = load_config(Config, preset=preset, presets_dir=PRESETS_DIR, overrides=overrides)
-        run = OUT / f"run_{name}"
+        run = out / f"run_{name}"
         metrics = fit(cfg, run, scan_path)
         model, _, _ = load_model(run / "checkpoints" / "last.pt", scan)
         vols = model_volumes(model, scan)
         extra = {"iterations": cfg.train.iterations, "n_gaussians": model.cloud.n,
                  "period_s": metrics.get("period_s"), "val_psnr": metrics.get("val_psnr")}
     wall = time.time() - t0
-    np.save(OUT / f"vol_{name}.npy", vols)
+    np.save(out / f"vol_{name}.npy", vols)
     scores = score_volumes(vols, scan.volumes)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"method": name, "wall_s": wall, "peak_rss_mb": peak_mb, **scores, **extra}
@@ -88,13 +83,13 @@ def _table(results: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _figure(scan_path: Path, names: list[str]) -> None:
+def _figure(scan_path: Path, names: list[str], out: Path) -> None:
     from physx4dct.data import read_scan
     from physx4dct.plots import plot_phase_slices
 
     scan = read_scan(scan_path)
-    recons = {n: np.load(OUT / f"vol_{n}.npy") for n in names}
-    plot_phase_slices(scan.volumes, recons, OUT / "slices.png",
+    recons = {n: np.load(out / f"vol_{n}.npy") for n in names}
+    plot_phase_slices(scan.volumes, recons, out / "slices.png",
                       (0, scan.volumes.shape[0] // 2))
 
 
@@ -112,16 +107,16 @@ def main() -> None:
                     help="Comma-separated subset of the methods, in table order.")
     ap.add_argument("--amplitude-mm", type=float, default=15.0,
                     help="Diaphragm excursion of the phantom (the issue's range is 10-20 mm).")
-    ap.add_argument("--out", type=Path, default=OUT,
+    ap.add_argument("--out", type=Path, default=OUT_DEFAULT,
                     help="Output directory (default: runs/bench/physx4dct).")
     args = ap.parse_args()
-    _set_out(args.out)
-    OUT.mkdir(parents=True, exist_ok=True)
-    scan_path = OUT / f"phantom_{args.preset}_{args.amplitude_mm:g}mm.pickle"
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    scan_path = out / f"phantom_{args.preset}_{args.amplitude_mm:g}mm.pickle"
     if args.only:
-        res = _method(args.only, args.preset, args.iterations, scan_path)
+        res = _method(args.only, args.preset, args.iterations, scan_path, out)
         res["amplitude_mm"] = args.amplitude_mm
-        (OUT / f"result_{args.only}.json").write_text(json.dumps(res, indent=2))
+        (out / f"result_{args.only}.json").write_text(json.dumps(res, indent=2))
         return
     cmd = [sys.executable, "-m", "physx4dct", "--threads", "1", "phantom", "--preset",
            args.preset, "--out", str(scan_path),
@@ -130,16 +125,16 @@ def main() -> None:
         subprocess.run(cmd, check=True)
     results = []
     for name in args.methods.split(","):
-        if args.reuse and (OUT / f"result_{name}.json").is_file():
-            results.append(json.loads((OUT / f"result_{name}.json").read_text()))
+        if args.reuse and (out / f"result_{name}.json").is_file():
+            results.append(json.loads((out / f"result_{name}.json").read_text()))
             continue
         cmd = [sys.executable, __file__, "--preset", args.preset, "--only", name,
-               "--amplitude-mm", str(args.amplitude_mm), "--out", str(OUT)]
+               "--amplitude-mm", str(args.amplitude_mm), "--out", str(out)]
         if args.iterations:
             cmd += ["--iterations", str(args.iterations)]
         print("running", name, flush=True)
         subprocess.run(cmd, check=True)
-        results.append(json.loads((OUT / f"result_{name}.json").read_text()))
+        results.append(json.loads((out / f"result_{name}.json").read_text()))
     from physx4dct.data import read_scan
 
     scan = read_scan(scan_path)
@@ -153,10 +148,10 @@ def main() -> None:
                     f"{p.trace} trace (period {p.period_s} s, diaphragm {args.amplitude_mm:g} mm)",
             "true_period_s": scan.meta.get("mean_period_s"),
             "period_init_s": cfg.train.period_init_s}
-    (OUT / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    (OUT / "table.md").write_text(_table(results, meta))
-    _figure(scan_path, [r["method"] for r in results])
-    print((OUT / "table.md").read_text())
+    (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    (out / "table.md").write_text(_table(results, meta))
+    _figure(scan_path, [r["method"] for r in results], out)
+    print((out / "table.md").read_text())
 
 
 if __name__ == "__main__":
