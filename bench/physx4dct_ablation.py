@@ -46,6 +46,47 @@ EXTRA_MODES: dict[str, dict] = {
                                            "anchor_temperature": 0.1},
     "bounded_perturb + identity H": {"fusion_mode": "bounded_perturb",
                                      "schedule_mode": "freeze_rho", "residual_mode": "identity"},
+    # the anchors' time input as a learnt code on a time grid (one code for all anchors)
+    "anchor only + time grid": {"fusion_mode": "anchor", "anchor_time_encoding": "grid"},
+    "fixed alpha 0.99 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
+                                     "anchor_time_encoding": "grid"},
+    "fixed alpha 0.99 + time grid + anchor lr x10": {
+        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
+        "anchor_lr_scale": 0.1},
+    "fixed alpha 0.99 + time grid + full HexPlane scale-rot": {
+        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
+        "hex_scale_rot": "full"},
+    "anchor only + time grid + 512 anchors": {"fusion_mode": "anchor", "num_anchors": 512,
+                                              "anchor_time_encoding": "grid"},
+    "fixed alpha 0.99 + time grid + smooth skinning": {
+        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
+        "anchor_temperature": 0.1},
+    "anchor only + time grid + 512 anchors + 6 pos bands": {
+        "fusion_mode": "anchor", "num_anchors": 512, "anchor_time_encoding": "grid",
+        "anchor_pos_bands": 6},
+    "anchor only + time grid + 6 pos bands": {
+        "fusion_mode": "anchor", "anchor_time_encoding": "grid", "anchor_pos_bands": 6},
+    "HexPlane only + lr x2": {"fusion_mode": "hexplane", "train.lr_hexplane": 0.032},
+    "fixed alpha 0.5 + time grid + lr x2": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
+                                            "anchor_time_encoding": "grid",
+                                            "train.lr_hexplane": 0.032},
+    "uncertainty_gated + time grid": {"fusion_mode": "uncertainty_gated",
+                                      "anchor_time_encoding": "grid"},
+    "orthogonal + time grid": {"fusion_mode": "orthogonal", "alpha": 0.99,
+                               "anchor_time_encoding": "grid"},
+    "fixed alpha 0.99 + time grid + leakage": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
+                                               "anchor_time_encoding": "grid",
+                                               "lp_enable": True},
+    "fixed alpha 0.99 + time grid + sharp skinning": {
+        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
+        "anchor_temperature": 0.002},
+    "fixed alpha 0.5 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
+                                    "anchor_time_encoding": "grid"},
+    "learnable alpha + time grid": {"fusion_mode": "learnable_alpha",
+                                    "anchor_time_encoding": "grid"},
+    "bounded_perturb + time grid": {"fusion_mode": "bounded_perturb",
+                                    "schedule_mode": "freeze_rho", "residual_mode": "rmsnorm",
+                                    "anchor_time_encoding": "grid"},
 }
 ALL_MODES = {**MODES, **EXTRA_MODES}
 
@@ -88,7 +129,8 @@ def make_config(scale: str, variant: str, mode: dict, seed: int):
             **_overrides("train", sc["train"])}
     if mode["fusion_mode"] != "hexplane":
         over.update(_overrides("fusion", sc["fusion"]))
-    over.update(_overrides("fusion", mode))
+    over.update(_overrides("fusion", {k: v for k, v in mode.items() if "." not in k}))
+    over.update({k: v for k, v in mode.items() if "." in k})  # e.g. "train.lr_hexplane"
     preset = "cpu" if (PRESETS_DIR / "cpu.yaml").exists() else None  # its HexPlane size
     return load_config(Config, preset=preset, presets_dir=PRESETS_DIR, overrides=over)
 

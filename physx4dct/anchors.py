@@ -5,7 +5,10 @@
 2. Skinning: Gaussian i binds to its k nearest anchors with weights
        w_ik = softmax_k(-|x_i - a_k|^2 / T)            (sum_k w_ik = 1)
    recomputed by `rebind` after densify/prune (indices/weights are buffers, no gradient).
-3. Tokens: h_m(t) = W [E_pos(a_m), F(t)] with F(t) = (sin, cos)(pi 2^j t); a transformer
+3. Tokens: h_m(t) = W [E_pos(a_m), F(t)] with F(t) = (sin, cos)(pi 2^j t) -- or, with
+   `anchor_time_encoding = grid`, a learnt time code F(t) linearly interpolated on a 1D grid
+   of `anchor_time_cells` cells (initialised to the Fourier features): one code shared by
+   all anchors, the way one breathing surrogate drives the whole thorax; a transformer
    encoder over the M anchor tokens (or the M x K (anchor, time) tokens of the
    spatio-temporal mode) and a zero-initialised head give anchor displacements d_m(t).
 4. Gaussian displacement dx_i(t) = sum_k w_ik d_{a_ik}(t).
@@ -119,12 +122,16 @@ class AnchorField(nn.Module):
         self.register_buffer("knn_idx", torch.zeros(0, cfg.anchor_k, dtype=torch.long))
         self.register_buffer("knn_w", torch.zeros(0, cfg.anchor_k, dtype=anchors.dtype))
         self.rebind(init_xyz)
-        dim, n_pos = cfg.transformer_dim, 4
+        dim, n_pos = cfg.transformer_dim, cfg.anchor_pos_bands
         self.n_pos = n_pos  # Fourier bands of the anchor positions
         self.n_time = max(cfg.anchor_time_embed_dim // 2, 1)
         self.pos_mlp = nn.Sequential(nn.Linear(3 * 2 * n_pos, cfg.anchor_pos_embed_dim), nn.GELU(),
                                      nn.Linear(cfg.anchor_pos_embed_dim, cfg.anchor_pos_embed_dim))
         self.token = nn.Linear(cfg.anchor_pos_embed_dim + 2 * self.n_time, dim)
+        self.time_grid = None
+        if cfg.anchor_time_encoding == "grid":
+            cells = torch.linspace(0.0, 1.0, cfg.anchor_time_cells, dtype=anchors.dtype)
+            self.time_grid = nn.Parameter(fourier_features(cells[:, None], self.n_time))
         layer = nn.TransformerEncoderLayer(dim, cfg.transformer_heads, 2 * dim, dropout=0.0,
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.transformer_layers,
@@ -159,10 +166,30 @@ class AnchorField(nn.Module):
     def tokens(self, times: Tensor) -> Tensor:
         """Input tokens (B, M, dim) of the anchors at the B times `times` (B,)."""
         pos = self.pos_mlp(fourier_features(self.anchors, self.n_pos))  # (M, P)
-        tim = fourier_features(times.reshape(-1, 1), self.n_time)  # (B, 2 n_time)
+        tim = self.time_code(times.reshape(-1))  # (B, 2 n_time)
         b, m = tim.shape[0], pos.shape[0]
         feats = torch.cat([pos.expand(b, m, -1), tim[:, None, :].expand(b, m, -1)], dim=-1)
         return self.token(feats)
+
+    def time_code(self, times: Tensor) -> Tensor:
+        """Time features (B, 2 n_time) of the B normalised times: Fourier, or the learnt grid
+        code linearly interpolated (times outside [0, 1] are clamped to the end cells)."""
+        if self.time_grid is None:
+            return fourier_features(times[:, None], self.n_time)
+        n = self.time_grid.shape[0]
+        u = (times.to(self.time_grid).clamp(0.0, 1.0) * (n - 1))
+        lo = u.floor().long().clamp(max=n - 2) if n > 1 else torch.zeros_like(u).long()
+        frac = (u - lo.to(u))[:, None]
+        hi = (lo + 1).clamp(max=n - 1)
+        return (1.0 - frac) * self.time_grid[lo] + frac * self.time_grid[hi]
+
+    def grid_params(self) -> list[nn.Parameter]:
+        """The learnt time grid (its own optimizer group, at the grid lr), or []."""
+        return [] if self.time_grid is None else [self.time_grid]
+
+    def network_params(self) -> list[nn.Parameter]:
+        """Every parameter but the time grid (the anchor network's optimizer group)."""
+        return [p for name, p in self.named_parameters() if name != "time_grid"]
 
     def encode(self, h: Tensor) -> tuple[Tensor, Tensor | None]:
         """Transformer + heads: tokens (B, L, dim) -> displacements (B, L, 3), logvar."""
@@ -242,6 +269,10 @@ class AnchorField(nn.Module):
         cfg, out = self.cfg, {}
         if not self._learning():
             return out
+        if self.time_grid is not None and cfg.lambda_time_grid > 0 and self.time_grid.shape[0] > 2:
+            g = self.time_grid
+            d2 = g[2:] - 2.0 * g[1:-1] + g[:-2]
+            out["anchor_time_grid"] = cfg.lambda_time_grid * d2.square().mean()
         if cfg.lambda_anchor_smooth > 0 and self.graph.shape[1] > 0:
             diff = d[:, :, None, :] - d[:, self.graph, :]
             out["anchor_smooth"] = cfg.lambda_anchor_smooth * diff.square().sum(-1).mean()

@@ -38,6 +38,7 @@ FUSION_MODES = (
 _CHOICES: dict[str, tuple[str, ...]] = {
     "fusion_mode": FUSION_MODES,
     "hex_scale_rot": ("weighted", "full", "none"),
+    "anchor_time_encoding": ("fourier", "grid"),
     "gate_mode": ("bayes", "sigmoid"),
     "residual_mode": ("identity", "tanh", "rmsnorm", "unitnorm"),
     "schedule_mode": ("none", "freeze_rho", "warmup_cap"),
@@ -71,6 +72,19 @@ class FusionConfig:
     """Transformer encoder layers."""
     anchor_time_embed_dim: int = 16
     """Fourier time encoding size (sin+cos of pi 2^j t, j < dim/2)."""
+    anchor_time_encoding: str = "fourier"
+    """Time input of the anchor tokens: fourier (fixed sin/cos bands, the seed's kind) or grid
+    (a learnt code on a 1D time grid, initialised to the Fourier features, shared by all
+    anchors and trained at the HexPlane grid lr times anchor_time_lr_scale)."""
+    anchor_time_cells: int = 150
+    """Cells of the learnt time grid over the scan (grid encoding)."""
+    anchor_time_lr_scale: float = 1.0
+    """Learning rate of the time grid relative to the HexPlane grid lr (grid encoding)."""
+    lambda_time_grid: float = 1e-3
+    """Second-difference smoothness of the time grid (as HexPlane's time_smooth)."""
+    anchor_pos_bands: int = 4
+    """Fourier bands (sin/cos of pi 2^j x, j < bands) of the anchor positions: the finest
+    spatial detail of the anchor field is ~2^(1-bands) of the [-1,1] box."""
     anchor_pos_embed_dim: int = 32
     """Anchor position embedding size."""
     anchor_lr_scale: float = 0.1
@@ -205,6 +219,10 @@ class FusionConfig:
             raise ConfigError("fusion.eps_init: must lie in (0, eps_max)")
         if self.transformer_dim % self.transformer_heads:
             raise ConfigError("fusion.transformer_dim: must be divisible by transformer_heads")
+        if self.anchor_pos_bands < 1:
+            raise ConfigError("fusion.anchor_pos_bands: must be >= 1")
+        if self.anchor_time_cells < 2:
+            raise ConfigError("fusion.anchor_time_cells: must be >= 2")
         if self.num_anchors < 1 or self.anchor_k < 1:
             raise ConfigError("fusion.num_anchors/anchor_k: must be >= 1")
 

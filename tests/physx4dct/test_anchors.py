@@ -144,3 +144,42 @@ def test_physics_loss_after_warmup_only(st_mode):
         assert "phys" not in early and late["phys"] > 0
     f.eval()
     assert not f(_cloud(), torch.tensor(0.5), step=10).losses
+
+
+def test_time_grid_starts_as_fourier_and_interpolates_linearly():
+    """grid encoding: the code at the cell times equals the Fourier features it replaces,
+    between cells it is the linear blend of its two neighbours, and it is trainable."""
+    from physx4dct.anchors import fourier_features
+
+    fld = _field(anchor_time_encoding="grid", anchor_time_cells=11)
+    n_time = fld.n_time
+    cells = torch.linspace(0, 1, 11)
+    assert torch.allclose(fld.time_code(cells), fourier_features(cells[:, None], n_time),
+                          atol=1e-6)
+    t = torch.tensor([0.25])  # between cells 2 (0.2) and 3 (0.3)
+    want = 0.5 * fld.time_grid[2] + 0.5 * fld.time_grid[3]
+    assert torch.allclose(fld.time_code(t)[0], want, atol=1e-6)
+    assert torch.allclose(fld.time_code(torch.tensor([1.0, 1.5]))[1], fld.time_grid[-1])
+    # a change of one cell moves the code only at times within one cell of it
+    t = torch.tensor([0.05, 0.45, 0.5, 0.55, 0.95])
+    before = fld.time_code(t).detach().clone()
+    with torch.no_grad():
+        fld.time_grid[5] += 1.0
+    moved = (fld.time_code(t) - before).abs().amax(1) > 1e-3
+    assert moved.tolist() == [False, True, True, True, False]
+    assert fld.grid_params() == [fld.time_grid]
+    assert all(p is not fld.time_grid for p in fld.network_params())
+    assert len(fld.network_params()) + 1 == len(list(fld.parameters()))
+    assert _field().grid_params() == []
+
+
+def test_time_grid_gets_gradient_and_smoothness():
+    fld = _field(anchor_time_encoding="grid", anchor_time_cells=20, lambda_time_grid=1.0)
+    nn_init = torch.nn.init
+    nn_init.normal_(fld.head.weight, std=0.1)  # a non-zero head, so the grid sees gradient
+    xyz = _cloud(100)
+    out = fld(xyz, torch.tensor(0.33), step=0)
+    assert "anchor_time_grid" in out.losses
+    (out.dx.square().sum() + sum(out.losses.values())).backward()
+    g = fld.time_grid.grad
+    assert g is not None and g[6].abs().sum() > 0 and g[7].abs().sum() > 0

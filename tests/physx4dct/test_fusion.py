@@ -305,3 +305,20 @@ def test_networks_decay_and_fusion_scalars_keep_their_lr(mode):
     assert kept == {g["name"] for g in groups} - decayed
     assert all(g["lr"] == pytest.approx(0.1 * g["initial_lr"]) for g in opt.param_groups
                if g["name"] in decayed)
+
+
+def test_anchor_time_grid_has_its_own_decaying_group():
+    """grid time encoding: the time grid trains at the HexPlane grid lr (times its scale) in
+    its own group, not at the anchor network's lr, and decays like the networks."""
+    model, xyz = _model("fixed_alpha", anchor_time_encoding="grid", anchor_time_cells=16,
+                        anchor_time_lr_scale=0.5)
+    groups = {g["name"]: g for g in model.param_groups(1e-2)}
+    grid = groups["anchor_time_grid"]
+    assert grid["params"] == [model.anchor.time_grid] and grid["decay"]
+    assert grid["lr"] == pytest.approx(0.5e-2)
+    assert all(p is not model.anchor.time_grid for p in groups["anchor"]["params"])
+    n_all = sum(len(g["params"]) for g in groups.values())
+    assert n_all == len(list(model.parameters()))
+    before = model.anchor.time_grid.detach().clone()
+    _train(model, xyz, steps=4)
+    assert (model.anchor.time_grid.detach() - before).abs().max() > 1e-4  # it trains
