@@ -130,7 +130,8 @@ class FusionConfig:
     lambda_balance: float = 0.0
     """Weight of the (a - 0.5)^2 regulariser of learnable_alpha."""
     ortho_strength: float = 1.0
-    """Fraction of the gradient component removed by the orthogonal projection."""
+    """Fraction of the gradient component removed by the orthogonal projection (1, the seed's,
+    let `orthogonal` collapse on the phantom; 0.5 or `reverse_orthogonal` train stably)."""
     # --- uncertainty modes ---
     uncertainty_eps: float = 1e-6
     """e in the inverse-variance weights 1 / (sigma^2 + e)."""
