@@ -176,12 +176,11 @@ class AnchorField(nn.Module):
         code linearly interpolated (times outside [0, 1] are clamped to the end cells)."""
         if self.time_grid is None:
             return fourier_features(times[:, None], self.n_time)
-        n = self.time_grid.shape[0]
-        u = (times.to(self.time_grid).clamp(0.0, 1.0) * (n - 1))
-        lo = u.floor().long().clamp(max=n - 2) if n > 1 else torch.zeros_like(u).long()
+        n = self.time_grid.shape[0]  # >= 2 (FusionConfig checks)
+        u = times.to(self.time_grid).clamp(0.0, 1.0) * (n - 1)
+        lo = u.floor().long().clamp(max=n - 2)
         frac = (u - lo.to(u))[:, None]
-        hi = (lo + 1).clamp(max=n - 1)
-        return (1.0 - frac) * self.time_grid[lo] + frac * self.time_grid[hi]
+        return (1.0 - frac) * self.time_grid[lo] + frac * self.time_grid[lo + 1]
 
     def grid_params(self) -> list[nn.Parameter]:
         """The learnt time grid (its own optimizer group, at the grid lr), or []."""
