@@ -34,6 +34,10 @@ MODES: dict[str, dict] = {
                                              "residual_mode": "rmsnorm"},
 }
 
+_TG = {"anchor_time_encoding": "grid"}  # the learnt time code of the follow-up rows
+_TG_ANCHOR = {"fusion_mode": "anchor", **_TG}
+_TG_ALPHA99 = {"fusion_mode": "fixed_alpha", "alpha": 0.99, **_TG}
+
 # follow-up rows (run on request with --modes): is the gap the HexPlane scale/rotation
 # change lost to the (1 - alpha) weight, or the anchor field's spatial resolution?
 EXTRA_MODES: dict[str, dict] = {
@@ -47,52 +51,32 @@ EXTRA_MODES: dict[str, dict] = {
     "bounded_perturb + identity H": {"fusion_mode": "bounded_perturb",
                                      "schedule_mode": "freeze_rho", "residual_mode": "identity"},
     # the anchors' time input as a learnt code on a time grid (one code for all anchors)
-    "anchor only + time grid": {"fusion_mode": "anchor", "anchor_time_encoding": "grid"},
-    "fixed alpha 0.99 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
-                                     "anchor_time_encoding": "grid"},
-    "fixed alpha 0.99 + time grid + anchor lr x10": {
-        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
-        "anchor_lr_scale": 0.1},
-    "fixed alpha 0.99 + time grid + full HexPlane scale-rot": {
-        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
-        "hex_scale_rot": "full"},
-    "anchor only + time grid + 512 anchors": {"fusion_mode": "anchor", "num_anchors": 512,
-                                              "anchor_time_encoding": "grid"},
-    "fixed alpha 0.99 + time grid + smooth skinning": {
-        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
-        "anchor_temperature": 0.1},
-    "anchor only + time grid + 512 anchors + 6 pos bands": {
-        "fusion_mode": "anchor", "num_anchors": 512, "anchor_time_encoding": "grid",
-        "anchor_pos_bands": 6},
-    "anchor only + time grid + 6 pos bands": {
-        "fusion_mode": "anchor", "anchor_time_encoding": "grid", "anchor_pos_bands": 6},
+    "anchor only + time grid": _TG_ANCHOR,
+    "fixed alpha 0.99 + time grid": _TG_ALPHA99,
+    "fixed alpha 0.99 + time grid + anchor lr x10": {**_TG_ALPHA99, "anchor_lr_scale": 0.1},
+    "fixed alpha 0.99 + time grid + full HexPlane scale-rot": {**_TG_ALPHA99,
+                                                               "hex_scale_rot": "full"},
+    "anchor only + time grid + 512 anchors": {**_TG_ANCHOR, "num_anchors": 512},
+    "fixed alpha 0.99 + time grid + smooth skinning": {**_TG_ALPHA99, "anchor_temperature": 0.1},
+    "anchor only + time grid + 512 anchors + 6 pos bands": {**_TG_ANCHOR, "num_anchors": 512,
+                                                            "anchor_pos_bands": 6},
+    "anchor only + time grid + 6 pos bands": {**_TG_ANCHOR, "anchor_pos_bands": 6},
     "HexPlane only + lr x2": {"fusion_mode": "hexplane", "train.lr_hexplane": 0.032},
-    "fixed alpha 0.5 + time grid + lr x2": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
-                                            "anchor_time_encoding": "grid",
+    "fixed alpha 0.5 + time grid + lr x2": {"fusion_mode": "fixed_alpha", "alpha": 0.5, **_TG,
                                             "train.lr_hexplane": 0.032},
-    "uncertainty_gated + time grid": {"fusion_mode": "uncertainty_gated",
-                                      "anchor_time_encoding": "grid"},
-    "orthogonal + time grid": {"fusion_mode": "orthogonal", "alpha": 0.99,
-                               "anchor_time_encoding": "grid"},
+    "uncertainty_gated + time grid": {"fusion_mode": "uncertainty_gated", **_TG},
+    "orthogonal + time grid": {"fusion_mode": "orthogonal", "alpha": 0.99, **_TG},
     "orthogonal": {"fusion_mode": "orthogonal", "alpha": 0.99},
     "reverse_orthogonal": {"fusion_mode": "reverse_orthogonal", "alpha": 0.99},
     "orthogonal strength 0.5": {"fusion_mode": "orthogonal", "alpha": 0.99,
                                 "ortho_strength": 0.5},
-    "orthogonal alpha 0.5 + time grid": {"fusion_mode": "orthogonal", "alpha": 0.5,
-                                         "anchor_time_encoding": "grid"},
-    "fixed alpha 0.99 + time grid + leakage": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
-                                               "anchor_time_encoding": "grid",
-                                               "lp_enable": True},
-    "fixed alpha 0.99 + time grid + sharp skinning": {
-        "fusion_mode": "fixed_alpha", "alpha": 0.99, "anchor_time_encoding": "grid",
-        "anchor_temperature": 0.002},
-    "fixed alpha 0.5 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
-                                    "anchor_time_encoding": "grid"},
-    "learnable alpha + time grid": {"fusion_mode": "learnable_alpha",
-                                    "anchor_time_encoding": "grid"},
-    "bounded_perturb + time grid": {"fusion_mode": "bounded_perturb",
-                                    "schedule_mode": "freeze_rho", "residual_mode": "rmsnorm",
-                                    "anchor_time_encoding": "grid"},
+    "orthogonal alpha 0.5 + time grid": {"fusion_mode": "orthogonal", "alpha": 0.5, **_TG},
+    "fixed alpha 0.99 + time grid + leakage": {**_TG_ALPHA99, "lp_enable": True},
+    "fixed alpha 0.99 + time grid + sharp skinning": {**_TG_ALPHA99,
+                                                      "anchor_temperature": 0.002},
+    "fixed alpha 0.5 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.5, **_TG},
+    "learnable alpha + time grid": {"fusion_mode": "learnable_alpha", **_TG},
+    "bounded_perturb + time grid": {**MODES["bounded_perturb (freeze_rho+rmsnorm)"], **_TG},
 }
 ALL_MODES = {**MODES, **EXTRA_MODES}
 

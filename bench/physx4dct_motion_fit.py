@@ -67,12 +67,10 @@ def _fields(xyz: torch.Tensor, anchors: int, lr: float, anchor_lr: float):
         for scale in (1.0, 10.0):
             torch.manual_seed(0)
             cfg = FusionConfig(fusion_mode="anchor", num_anchors=anchors,
-                               anchor_time_encoding=enc, phys_warmup_steps=10**9)
+                               anchor_time_encoding=enc, phys_warmup_steps=10**9,
+                               anchor_lr_scale=anchor_lr * scale / lr)  # time grid at lr
             fld = AnchorField(cfg, xyz)
-            groups = [{"params": fld.network_params(), "lr": anchor_lr * scale}]
-            if fld.grid_params():
-                groups.append({"params": fld.grid_params(), "lr": lr})
-            yield f"anchors, {enc} time, lr {anchor_lr * scale:.2g}", fld, groups
+            yield f"anchors, {enc} time, lr {anchor_lr * scale:.2g}", fld, fld.param_groups(lr)
 
 
 def _score(field, xyz, pattern, d, steps: int) -> float:

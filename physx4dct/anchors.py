@@ -182,13 +182,21 @@ class AnchorField(nn.Module):
         frac = (u - lo.to(u))[:, None]
         return (1.0 - frac) * self.time_grid[lo] + frac * self.time_grid[lo + 1]
 
-    def grid_params(self) -> list[nn.Parameter]:
-        """The learnt time grid (its own optimizer group, at the grid lr), or []."""
-        return [] if self.time_grid is None else [self.time_grid]
-
     def network_params(self) -> list[nn.Parameter]:
         """Every parameter but the time grid (the anchor network's optimizer group)."""
         return [p for name, p in self.named_parameters() if name != "time_grid"]
+
+    def param_groups(self, base_lr: float) -> list[dict]:
+        """Optimizer groups: the network at base_lr * anchor_lr_scale and, with the grid time
+        encoding, the time grid at base_lr * anchor_time_lr_scale; both decay over the run.
+        base_lr is the HexPlane grid lr."""
+        groups = [{"params": self.network_params(), "lr": base_lr * self.cfg.anchor_lr_scale,
+                   "name": "anchor", "decay": True}]
+        if self.time_grid is not None:
+            groups.append({"params": [self.time_grid],
+                           "lr": base_lr * self.cfg.anchor_time_lr_scale,
+                           "name": "anchor_time_grid", "decay": True})
+        return groups
 
     def encode(self, h: Tensor) -> tuple[Tensor, Tensor | None]:
         """Transformer + heads: tokens (B, L, dim) -> displacements (B, L, 3), logvar."""

@@ -127,13 +127,7 @@ class FusedDeformation(nn.Module):
         else:
             groups = [{"params": list(hp.parameters()), "lr": base_lr, "name": "hexplane",
                        "decay": True}]
-        groups.append({"params": self.anchor.network_params(),
-                       "lr": base_lr * self.cfg.anchor_lr_scale, "name": "anchor",
-                       "decay": True})
-        if self.anchor.grid_params():
-            groups.append({"params": self.anchor.grid_params(),
-                           "lr": base_lr * self.cfg.anchor_time_lr_scale,
-                           "name": "anchor_time_grid", "decay": True})
+        groups += self.anchor.param_groups(base_lr)
         if self.euler is not None:
             groups.append({"params": list(self.euler.parameters()), "lr": base_lr,
                            "name": "eulerian_logvar", "decay": True})

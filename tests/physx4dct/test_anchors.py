@@ -167,16 +167,16 @@ def test_time_grid_starts_as_fourier_and_interpolates_linearly():
         fld.time_grid[5] += 1.0
     moved = (fld.time_code(t) - before).abs().amax(1) > 1e-3
     assert moved.tolist() == [False, True, True, True, False]
-    assert fld.grid_params() == [fld.time_grid]
+    groups = {g["name"]: g["params"] for g in fld.param_groups(1e-2)}
+    assert groups["anchor_time_grid"] == [fld.time_grid]
     assert all(p is not fld.time_grid for p in fld.network_params())
     assert len(fld.network_params()) + 1 == len(list(fld.parameters()))
-    assert _field().grid_params() == []
+    assert [g["name"] for g in _field().param_groups(1e-2)] == ["anchor"]
 
 
 def test_time_grid_gets_gradient_and_smoothness():
     fld = _field(anchor_time_encoding="grid", anchor_time_cells=20, lambda_time_grid=1.0)
-    nn_init = torch.nn.init
-    nn_init.normal_(fld.head.weight, std=0.1)  # a non-zero head, so the grid sees gradient
+    torch.nn.init.normal_(fld.head.weight, std=0.1)  # a non-zero head, so the grid sees gradient
     xyz = _cloud(100)
     out = fld(xyz, torch.tensor(0.33), step=0)
     assert "anchor_time_grid" in out.losses
