@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,10 @@ MODES: dict[str, dict] = {
                                              "schedule_mode": "freeze_rho",
                                              "residual_mode": "rmsnorm"},
 }
+
+VARIANTS = ("irregular", "sparse", "noisy")
+NOISY_PHOTONS = 2e4
+"""Incident photons per detector pixel of the `noisy` variant (on request, not default)."""
 
 _TG = {"anchor_time_encoding": "grid"}  # the learnt time code of the follow-up rows
 _TG_ANCHOR = {"fusion_mode": "anchor", **_TG}
@@ -77,6 +80,16 @@ EXTRA_MODES: dict[str, dict] = {
     "fixed alpha 0.5 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.5, **_TG},
     "learnable alpha + time grid": {"fusion_mode": "learnable_alpha", **_TG},
     "bounded_perturb + time grid": {**MODES["bounded_perturb (freeze_rho+rmsnorm)"], **_TG},
+    "uncertainty_gated free gate + time grid": {"fusion_mode": "uncertainty_gated",
+                                                "gamma_max": 0.0, **_TG},
+    "uncertainty_gated free gate from 0.5 + time grid": {"fusion_mode": "uncertainty_gated",
+                                                         "gamma_max": 0.0, "sigma_L2": 1.0,
+                                                         **_TG},
+    "HexPlane only + lr x0.5": {"fusion_mode": "hexplane", "train.lr_hexplane": 0.008},
+    "fixed alpha 0.1": {"fusion_mode": "fixed_alpha", "alpha": 0.1},
+    "fixed alpha 0.1 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.1, **_TG},
+    "learnable alpha from 0.1 + time grid": {"fusion_mode": "learnable_alpha", "alpha_init": 0.1,
+                                             **_TG},
 }
 ALL_MODES = {**MODES, **EXTRA_MODES}
 
@@ -114,6 +127,8 @@ def make_config(scale: str, variant: str, mode: dict, seed: int):
     phantom = {**sc["phantom"], "trace": "irregular", "drift": 0.1, "seed": seed}
     if variant == "sparse":
         phantom["sparse_stride"] = 2
+    if variant == "noisy":  # Poisson quantum noise, ~6 % of the mean line integral
+        phantom["photons"] = NOISY_PHOTONS
     over = {"seed": seed, **_overrides("phantom", phantom),
             **_overrides("gaussians", sc["gaussians"]), **_overrides("loss", sc["loss"]),
             **_overrides("train", sc["train"])}
@@ -148,15 +163,17 @@ def evaluate(run_dir: Path, scan) -> dict[str, float]:
 
 
 def run_one(out: Path, scale: str, variant: str, name: str, mode: dict, seed: int,
-            scan_path: Path, scan) -> dict:
-    """Fit + evaluate one (variant, mode); returns its row."""
+            scan_path: Path, scan, resume: bool = False) -> dict:
+    """Fit + evaluate one (variant, mode); returns its row. `resume`: continue the fit from
+    its last checkpoint if an earlier (interrupted) run left one."""
+    from common.rundir import last_checkpoint
     from physx4dct.train import fit
 
     cfg = make_config(scale, variant, mode, seed)
     run_dir = out / variant / _slug(name)
-    t0 = time.time()
-    fit_metrics = fit(cfg, run_dir, scan_path)
-    wall = time.time() - t0
+    resume = resume and last_checkpoint(run_dir).is_file()
+    fit_metrics = fit(cfg, run_dir, scan_path, resume=resume)
+    wall = fit_metrics["elapsed_s"]  # summed over resumes
     ev = evaluate(run_dir, scan)
     stats = {k: v for k, v in fit_metrics.items()
              if k in ("alpha", "eps", "beta_mean", "s_E_mean", "val_psnr", "period_s")}
@@ -202,7 +219,7 @@ def _slug(name: str) -> str:
 def collect(out: Path) -> list[dict]:
     """Rows of every (variant, mode) fitted so far (they may run as parallel processes)."""
     rows = []
-    for variant in ("irregular", "sparse"):
+    for variant in VARIANTS:
         for name in ALL_MODES:
             path = out / variant / _slug(name) / "row.json"
             if path.exists():
@@ -213,13 +230,17 @@ def collect(out: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="reduced")
-    parser.add_argument("--variants", default="irregular,sparse")
+    parser.add_argument("--variants", default="irregular,sparse",
+                        help=f"comma-separated scans from: {', '.join(VARIANTS)}")
     parser.add_argument("--modes", default=",".join(MODES),
                         help=f"comma-separated names from: {', '.join(ALL_MODES)}")
     parser.add_argument("--iterations", type=int, default=None, help="override iterations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_ablation"))
+    parser.add_argument("--resume", action="store_true",
+                        help="skip fits that already have a row; continue interrupted ones "
+                             "from their last checkpoint (long --scale cpu runs under nohup)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.iterations:  # smoke runs: keep the coarse/fine split and the schedules in ratio
@@ -232,13 +253,18 @@ def main() -> None:
     from common.io import atomic_write
 
     for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
         scan_path, scan = simulate(args.out, args.scale, variant, args.seed)
         for name in args.modes.split(","):
             if name not in ALL_MODES:
                 raise SystemExit(f"unknown mode {name!r}; choose from {list(ALL_MODES)}")
+            row_path = args.out / variant / _slug(name) / "row.json"
+            if args.resume and row_path.is_file():
+                continue
             row = run_one(args.out, args.scale, variant, name, ALL_MODES[name], args.seed,
-                          scan_path, scan)
-            with atomic_write(args.out / variant / _slug(name) / "row.json") as fh:
+                          scan_path, scan, resume=args.resume)
+            with atomic_write(row_path) as fh:
                 json.dump(row, fh, indent=1)
     rows = collect(args.out)
     with atomic_write(args.out / "results.json") as fh:

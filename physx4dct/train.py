@@ -259,7 +259,8 @@ def _resume(run: Path, cfg: Config, scan: Scan, device, dtype):
 
 def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | None = None,
         resume: bool = False, stop_after: int | None = None) -> dict[str, float]:
-    """Reconstruct the scan `data` (pickle) into `run_dir`; returns the final metrics.
+    """Reconstruct the scan `data` (pickle) into `run_dir`; returns the final metrics and
+    `elapsed_s`, the wall time of the fit summed over resumes (kept in the checkpoints).
 
     `stop_after`: save last.pt and return after this step, as an interrupted run would
     (used to test that `resume` continues exactly).
@@ -284,11 +285,15 @@ def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | 
     writer = MetricsWriter(run / "metrics.jsonl", info.is_main, start if resume else None)
     with GracefulInterrupt() as stop, writer, ProgressReporter(
             tc.iterations, "train", enabled=info.is_main) as bar:
-        t0 = time.time()
+        t0 = time.time() - float(extra.get("elapsed_s", 0.0))  # wall time adds up over resumes
+
+        def state() -> dict:
+            return {"best_val": best, "elapsed_s": time.time() - t0}
+
         for step in range(start, tc.iterations):
             if stop.requested:
                 if info.is_main:
-                    _save(last_checkpoint(run), model, opt, cfg, step, {"best_val": best})
+                    _save(last_checkpoint(run), model, opt, cfg, step, state())
                 stop.exit()
             fine = cfg.model == "4d" and step >= tc.coarse_iterations
             _set_lr(opt, step, tc.iterations)
@@ -318,14 +323,15 @@ def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | 
                     writer.write(done, **val)
                     if val["val_psnr"] > best and info.is_main:
                         best = val["val_psnr"]
-                        _save(best_checkpoint(run), model, opt, cfg, done, {"best_val": best})
+                        _save(best_checkpoint(run), model, opt, cfg, done, state())
                 metrics.update(val)
             last = done == tc.iterations or done == stop_after
             if info.is_main and (done % tc.ckpt_every == 0 or last):
-                _save(last_checkpoint(run), model, opt, cfg, done, {"best_val": best})
+                _save(last_checkpoint(run), model, opt, cfg, done, state())
             if done == stop_after:
                 break
     if info.is_distributed:
         write_replica_check(model, run)
     metrics["period_s"] = float(model.period_s().detach())
+    metrics["elapsed_s"] = time.time() - t0
     return metrics

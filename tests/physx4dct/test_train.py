@@ -39,7 +39,9 @@ def test_resume_is_exact(tiny_scan_path, tmp_path):
     fit(cfg, full, tiny_scan_path)
     part = tmp_path / "part"
     fit(cfg, part, tiny_scan_path, stop_after=5)  # interrupted between checkpoints
-    fit(cfg, part, tiny_scan_path, resume=True)
+    before = load_checkpoint(part / "checkpoints" / "last.pt")["extra"]["elapsed_s"]
+    metrics = fit(cfg, part, tiny_scan_path, resume=True)
+    assert metrics["elapsed_s"] > before > 0  # the wall time adds up over the resume
     a, b = _params(full / "checkpoints" / "last.pt"), _params(part / "checkpoints" / "last.pt")
     assert a.keys() == b.keys()
     assert a["cloud.xyz"].shape[0] != cfg.gaussians.n_init  # densification happened
