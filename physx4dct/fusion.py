@@ -205,6 +205,9 @@ class FusionConfig:
     """Random directions of the stochastic Jacobian products."""
     decouple_fd_h: float = 1e-3
     """Finite-difference step of the Jacobian products (scene units)."""
+    lambda_distill: float = 0.0
+    """Eulerian-to-Lagrangian distillation (not in the seed; 0 = off): lambda mean
+    |dx_anchor - sg(dx_hex)|^2 gives the anchor branch the HexPlane motion as a direct target."""
 
     def __post_init__(self) -> None:
         from common.config import ConfigError

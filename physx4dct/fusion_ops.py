@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from physx4dct.anchors import AnchorField, fourier_features
 from physx4dct.deformation import DeformOut
-from physx4dct.regularizers import decoupling_loss, leakage_loss
+from physx4dct.regularizers import decoupling_loss, distill_loss, leakage_loss
 
 __all__ = ["EulerianLogVar", "FusedDeformation", "orthogonal_fuse", "residual_transform"]
 
@@ -167,6 +167,7 @@ class FusedDeformation(nn.Module):
             if learning:
                 losses.update(leakage_loss(cfg, xyz, hx.dx, step))
                 losses.update(decoupling_loss(self, xyz, t, step))
+                losses.update(distill_loss(cfg, hx.dx, anc.dx))
         ds, dr = self._scale_rot(hx, w_hex)
         return DeformOut(dx=dx, dscale=ds, drot=dr, losses=losses, stats=stats)
 

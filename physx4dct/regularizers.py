@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["decoupling_loss", "knn_indices", "leakage_loss", "subsample"]
+__all__ = ["decoupling_loss", "distill_loss", "knn_indices", "leakage_loss", "subsample"]
 
 
 def subsample(n: int, m: int, seed: int, step: int, device) -> Tensor:
@@ -50,6 +50,15 @@ def leakage_loss(cfg, xyz: Tensor, dx_hex: Tensor, step: int) -> dict[str, Tenso
     mean_nb = d[nbr].mean(1)
     lp = mean_nb if cfg.lp_mode == "knn_mean" else d - mean_nb
     return {"lp": cfg.lambda_lp * lp.square().sum(-1).mean()}
+
+
+def distill_loss(cfg, dx_hex: Tensor, dx_anchor: Tensor) -> dict[str, Tensor]:
+    """{"distill": lambda mean_i |dx_anchor - sg(dx_hex)|^2}: the HexPlane displacement of every
+    Gaussian (detached) is a direct target of the anchor branch; the HexPlane gets no gradient."""
+    if cfg.lambda_distill <= 0:
+        return {}
+    gap = dx_anchor - dx_hex.detach()
+    return {"distill": cfg.lambda_distill * gap.square().sum(-1).mean()}
 
 
 def _cos_penalty(a: Tensor, b: Tensor, squared: bool) -> Tensor:

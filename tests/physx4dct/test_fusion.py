@@ -258,6 +258,32 @@ def test_leakage_and_decoupling_regularisers():
     assert 0 <= float(decoupling_loss(jac, xyz, torch.tensor(0.3), 0)["decouple"].detach()) <= 1
 
 
+def test_distillation_teaches_only_the_anchor_branch():
+    from physx4dct.regularizers import distill_loss
+
+    cfg = FusionConfig(lambda_distill=2.0)
+    hex_dx = torch.zeros(4, 3, requires_grad=True)
+    anc_dx = torch.full((4, 3), 0.1, requires_grad=True)
+    loss = distill_loss(cfg, hex_dx, anc_dx)["distill"]
+    torch.testing.assert_close(loss, torch.tensor(2.0 * 0.03))  # 2 * |(.1,.1,.1)|^2
+    loss.backward()
+    assert hex_dx.grad is None and anc_dx.grad.abs().sum() > 0  # the HexPlane is the teacher
+    assert distill_loss(FusionConfig(), hex_dx, anc_dx) == {}  # off by default (seed)
+    model, xyz = _model("fixed_alpha", lambda_distill=1.0)
+    out = model(xyz, torch.tensor(0.3), 0)
+    assert "distill" in out.losses
+    gap0 = float(out.losses["distill"].detach())
+    model.zero_grad()
+    out.losses["distill"].backward()
+    assert model.hexplane.head_dx.weight.grad is None
+    opt = torch.optim.Adam(model.anchor.parameters(), lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        model(xyz, torch.tensor(0.3), 0).losses["distill"].backward()
+        opt.step()
+    assert float(model(xyz, torch.tensor(0.3), 0).losses["distill"].detach()) < 0.5 * gap0
+
+
 def test_hexplane_mode_returns_the_field_itself():
     hp = _hexplane()
     assert build_deformation(FusionConfig(), hp, _xyz()) is hp
