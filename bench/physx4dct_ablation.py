@@ -93,7 +93,7 @@ EXTRA_MODES: dict[str, dict] = {
                                                    "lambda_distill": 100.0, **_TG},
     "fixed alpha 0.5 + time grid + distill x10": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
                                                   "lambda_distill": 10.0, **_TG},
-    "fixed alpha 0.99 + time grid + distill": {**_TG_ALPHA99, "lambda_distill": 1.0},
+    "fixed alpha 0.99 + time grid + distill x10": {**_TG_ALPHA99, "lambda_distill": 10.0},
     "HexPlane only + lr x0.5": {"fusion_mode": "hexplane", "train.lr_hexplane": 0.008},
     "fixed alpha 0.1": {"fusion_mode": "fixed_alpha", "alpha": 0.1},
     "fixed alpha 0.1 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.1, **_TG},
