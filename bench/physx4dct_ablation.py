@@ -10,6 +10,10 @@ results.json and results.md.
 
     .venv/bin/python bench/physx4dct_ablation.py                 # reduced CPU scale
     .venv/bin/python bench/physx4dct_ablation.py --scale cpu     # the `cpu` preset scale
+
+`--variants noisy` adds a scan with Poisson projection noise, `--modes` picks any named row
+(the follow-ups in EXTRA_MODES included), and `--resume` skips finished rows and continues
+interrupted fits from their last checkpoint.
 """
 
 from __future__ import annotations
