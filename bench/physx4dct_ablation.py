@@ -95,6 +95,11 @@ EXTRA_MODES: dict[str, dict] = {
                                                   "lambda_distill": 10.0, **_TG},
     "learnable alpha + time grid + distill x100": {"fusion_mode": "learnable_alpha",
                                                    "lambda_distill": 100.0, **_TG},
+    # the HexPlane branch at 2x its lr (its share ~0.5 halves its speed under Adam), the
+    # anchor network and time grid at their usual absolute lrs
+    "learnable alpha + time grid + distill x10 + HexPlane lr x2": {
+        "fusion_mode": "learnable_alpha", "lambda_distill": 10.0, **_TG,
+        "train.lr_hexplane": 0.032, "anchor_lr_scale": 0.005, "anchor_time_lr_scale": 0.5},
     "fixed alpha 0.5 + time grid + distill x10": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
                                                   "lambda_distill": 10.0, **_TG},
     "fixed alpha 0.99 + time grid + distill x10": {**_TG_ALPHA99, "lambda_distill": 10.0},
