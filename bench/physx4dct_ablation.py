@@ -37,9 +37,12 @@ MODES: dict[str, dict] = {
                                              "residual_mode": "rmsnorm"},
 }
 
-VARIANTS = ("irregular", "sparse", "noisy")
-NOISY_PHOTONS = 2e4
-"""Incident photons per detector pixel of the `noisy` variant (on request, not default)."""
+VARIANTS: dict[str, dict] = {
+    "irregular": {},
+    "sparse": {"sparse_stride": 2},
+    "noisy": {"photons": 2e4},  # Poisson quantum noise, ~6 % of the mean line integral
+}
+"""Scan variants (all on the irregular trace): their phantom settings over the scale's."""
 
 _TG = {"anchor_time_encoding": "grid"}  # the learnt time code of the follow-up rows
 _TG_ANCHOR = {"fusion_mode": "anchor", **_TG}
@@ -142,11 +145,8 @@ def make_config(scale: str, variant: str, mode: dict, seed: int):
     from physx4dct.config import PRESETS_DIR, Config
 
     sc = SCALES[scale]
-    phantom = {**sc["phantom"], "trace": "irregular", "drift": 0.1, "seed": seed}
-    if variant == "sparse":
-        phantom["sparse_stride"] = 2
-    if variant == "noisy":  # Poisson quantum noise, ~6 % of the mean line integral
-        phantom["photons"] = NOISY_PHOTONS
+    phantom = {**sc["phantom"], "trace": "irregular", "drift": 0.1, "seed": seed,
+               **VARIANTS[variant]}
     over = {"seed": seed, **_overrides("phantom", phantom),
             **_overrides("gaussians", sc["gaussians"]), **_overrides("loss", sc["loss"]),
             **_overrides("train", sc["train"])}
@@ -188,7 +188,7 @@ def run_one(out: Path, scale: str, variant: str, name: str, mode: dict, seed: in
     from physx4dct.train import fit
 
     cfg = make_config(scale, variant, mode, seed)
-    run_dir = out / variant / _slug(name)
+    run_dir = _run_dir(out, variant, name)
     resume = resume and last_checkpoint(run_dir).is_file()
     fit_metrics = fit(cfg, run_dir, scan_path, resume=resume)
     wall = fit_metrics["elapsed_s"]  # summed over resumes
@@ -230,6 +230,11 @@ def write_table(rows: list[dict], out: Path, header: str) -> str:
     return text
 
 
+def _run_dir(out: Path, variant: str, name: str) -> Path:
+    """Run directory of one (variant, mode) fit; its row.json is the finished row."""
+    return out / variant / _slug(name)
+
+
 def _slug(name: str) -> str:
     return name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
 
@@ -239,7 +244,7 @@ def collect(out: Path) -> list[dict]:
     rows = []
     for variant in VARIANTS:
         for name in ALL_MODES:
-            path = out / variant / _slug(name) / "row.json"
+            path = _run_dir(out, variant, name) / "row.json"
             if path.exists():
                 rows.append(json.loads(path.read_text()))
     return rows
@@ -277,7 +282,7 @@ def main() -> None:
         for name in args.modes.split(","):
             if name not in ALL_MODES:
                 raise SystemExit(f"unknown mode {name!r}; choose from {list(ALL_MODES)}")
-            row_path = args.out / variant / _slug(name) / "row.json"
+            row_path = _run_dir(args.out, variant, name) / "row.json"
             if args.resume and row_path.is_file():
                 continue
             row = run_one(args.out, args.scale, variant, name, ALL_MODES[name], args.seed,
