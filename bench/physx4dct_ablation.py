@@ -135,6 +135,28 @@ SCALES: dict[str, dict] = {
 }
 
 
+def set_iterations(scale: str, iterations: int) -> None:
+    """Change the length of every fit of `scale` in SCALES. A longer run keeps the coarse
+    stage, the densification and the anchor warm-up/freeze as they are and trains the fine
+    stage longer (the learning rates still decay x0.1 over the whole run); a shorter one
+    (smoke runs) shrinks them all in ratio."""
+    sc = SCALES[scale]
+    base = make_config(scale, "irregular", MODES["HexPlane only"], 0)
+    sc["train"] = {**sc["train"], "iterations": iterations}
+    if iterations >= base.train.iterations:
+        return
+    frac = iterations / base.train.iterations
+    g, f = base.gaussians, base.fusion  # fusion: the scale's own anchor settings
+    sc["train"]["coarse_iterations"] = int(base.train.coarse_iterations * frac)
+    sc["gaussians"] = {**sc["gaussians"], "densify_from": int(g.densify_from * frac),
+                       "densify_until": int(g.densify_until * frac),
+                       "densify_every": max(1, int(g.densify_every * frac))}
+    warm = sc["fusion"].get("phys_warmup_steps", f.phys_warmup_steps)
+    freeze = sc["fusion"].get("eps_freeze_steps", f.eps_freeze_steps)
+    sc["fusion"] = {**sc["fusion"], "phys_warmup_steps": int(warm * frac),
+                    "eps_freeze_steps": int(freeze * frac)}
+
+
 def _overrides(section: str, values: dict) -> dict:
     return {f"{section}.{k}": v for k, v in values.items()}
 
@@ -257,7 +279,8 @@ def main() -> None:
                         help=f"comma-separated scans from: {', '.join(VARIANTS)}")
     parser.add_argument("--modes", default=",".join(MODES),
                         help=f"comma-separated names from: {', '.join(ALL_MODES)}")
-    parser.add_argument("--iterations", type=int, default=None, help="override iterations")
+    parser.add_argument("--iterations", type=int, default=None, help="total iterations: more than the scale's extends only the fine "
+                             "stage; fewer (smoke runs) shrinks every schedule in ratio")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_ablation"))
@@ -266,12 +289,8 @@ def main() -> None:
                              "from their last checkpoint (long --scale cpu runs under nohup)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.iterations:  # smoke runs: keep the coarse/fine split and the schedules in ratio
-        sc, frac = SCALES[args.scale], args.iterations / 600
-        sc["train"] = {**sc["train"], "iterations": args.iterations,
-                       "coarse_iterations": args.iterations // 5}
-        sc["fusion"] = {**sc["fusion"], "phys_warmup_steps": int(200 * frac),
-                        "eps_freeze_steps": int(200 * frac)}
+    if args.iterations:
+        set_iterations(args.scale, args.iterations)
     args.out.mkdir(parents=True, exist_ok=True)
     from common.io import atomic_write
 
