@@ -98,6 +98,11 @@ class GaussianConfig:
     """Threshold of the mean view-space position-gradient norm for densification."""
     split_scale_vox: float = 1.5
     """Gaussians larger than this (voxels) are split, smaller ones cloned."""
+    min_scale_vox: float = 0.05
+    """Floor on every scale (std, voxels) of the deformed Gaussians: the deformation's scale
+    head cannot shrink a Gaussian into a needle whose covariance is singular in float32 (a
+    9600-iteration fit crashed in the voxelizer when a few border Gaussians reached e^-13 of
+    their size)."""
     prune_density: float = 0.002
     """Prune Gaussians whose peak density falls below this value."""
     max_scale_vox: float = 10.0

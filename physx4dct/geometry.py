@@ -55,6 +55,11 @@ class ConeGeometry:
         return 2.0 / max(self.sVoxel)
 
     @property
+    def voxel(self) -> float:
+        """Edge of a voxel along the longest axis, scene units (the densify/scale-floor unit)."""
+        return 2 * max(self.half_extent) / max(self.nVoxel)
+
+    @property
     def half_extent(self) -> tuple[float, float, float]:
         """Half sizes of the volume in scene units (1 along its longest axis)."""
         return tuple(s * self.scale / 2.0 for s in self.sVoxel)  # type: ignore[return-value]

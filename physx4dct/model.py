@@ -70,11 +70,14 @@ class GaussianCloud(nn.Module):
 
 
 class Model4D(nn.Module):
-    """Gaussians + deformation + learnable period. `deform` may be the HexPlane field itself."""
+    """Gaussians + deformation + learnable period. `deform` may be the HexPlane field itself;
+    `min_scale` (scene units) floors the deformed scales."""
 
     def __init__(self, cloud: GaussianCloud, hexplane: HexPlaneField | None,
-                 deform: nn.Module | None, period_init_s: float, scan_s: float) -> None:
+                 deform: nn.Module | None, period_init_s: float, scan_s: float,
+                 min_scale: float = 0.0) -> None:
         super().__init__()
+        self.min_log_scale = math.log(min_scale) if min_scale > 0 else -math.inf
         self.cloud = cloud
         self.hexplane = hexplane
         self.deform = deform if deform is not hexplane else None
@@ -101,5 +104,6 @@ class Model4D(nn.Module):
         out = field(c.xyz, t, step)
         means = c.xyz + out.dx
         log_scale = c.log_scale + out.dscale if out.dscale is not None else c.log_scale
+        log_scale = log_scale.clamp_min(self.min_log_scale)  # no degenerate needles
         quat = c.quat + out.drot if out.drot is not None else c.quat
         return means, covariance_from(log_scale, quat), dens, out

@@ -84,7 +84,8 @@ def build_model(cfg: Config, scan: Scan, n_gaussians: int | None = None,
         deform = deform.to(device=device, dtype=dtype)
     elif cfg.model != "static":
         raise ValueError(f"unknown model {cfg.model!r} (4d | static)")
-    model = Model4D(cloud, hexplane, deform, cfg.train.period_init_s, scan.scan_s)
+    model = Model4D(cloud, hexplane, deform, cfg.train.period_init_s, scan.scan_s,
+                    min_scale=cfg.gaussians.min_scale_vox * scan.geo.voxel)
     return model.to(device=device, dtype=dtype)
 
 
@@ -208,8 +209,7 @@ def _maybe_densify(model: Model4D, opt, cfg: Config, step: int, geo) -> dict | N
     gc = cfg.gaussians
     if not (gc.densify_from <= step < gc.densify_until and (step + 1) % gc.densify_every == 0):
         return None
-    voxel = 2 * max(geo.half_extent) / max(geo.nVoxel)
-    stats = densify_and_prune(model.cloud, opt, gc, voxel, generator_for(cfg.seed, 0, step))
+    stats = densify_and_prune(model.cloud, opt, gc, geo.voxel, generator_for(cfg.seed, 0, step))
     _after_densify(model)
     return stats
 

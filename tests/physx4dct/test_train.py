@@ -101,3 +101,30 @@ def test_learned_period_converges_from_10_percent_off(tiny_scan_path):
         _periodic_loss(model, cfg, data, torch.tensor(step % len(data.t)), 0, {}).backward()
         opt.step()
     assert abs(float(model.period_s().detach()) / 4.0 - 1) < 0.05
+
+
+class _Shrink(nn.Module):
+    """A scale head gone wild: shrinks every Gaussian by e^-30 (long fits did e^-13)."""
+
+    def forward(self, xyz, t, step=0):
+        return DeformOut(dx=torch.zeros_like(xyz), dscale=torch.full_like(xyz, -30.0), drot=None)
+
+
+def test_deformed_scales_are_floored_so_the_voxelizer_never_sees_a_needle(tiny_scan_path):
+    """gaussians.min_scale_vox floors every deformed std (here at 0.05 voxel): the covariance
+    stays invertible in float32 and the TV sub-volume voxelizes; without the floor it cannot."""
+    from physx4dct.voxelizer import random_subgrid, voxelize
+
+    scan = read_scan(tiny_scan_path)
+    cfg = _cfg(**{"model": "static"})
+    cloud = build_model(cfg, scan).cloud
+    floor = cfg.gaussians.min_scale_vox * scan.geo.voxel
+    floored = Model4D(cloud, None, _Shrink(), 4.0, scan.scan_s, min_scale=floor)
+    means, cov, dens, _ = floored.gaussians_at(torch.tensor(0.3))
+    eig = torch.linalg.eigvalsh(cov.detach().double())
+    assert eig.min() >= floor**2 * (1 - 1e-3) and eig.max() <= (1.001 * floor) ** 2
+    sub, _ = random_subgrid(scan.geo, 8, torch.Generator().manual_seed(0))
+    assert torch.isfinite(voxelize(means, cov, dens, sub)).all()
+    bare = Model4D(cloud, None, _Shrink(), 4.0, scan.scan_s)
+    cov0 = bare.gaussians_at(torch.tensor(0.3))[1].detach()
+    assert float(torch.linalg.eigvalsh(cov0.double()).max()) < 1e-20  # a needle: exp(-60)
