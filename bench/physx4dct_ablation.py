@@ -279,7 +279,8 @@ def main() -> None:
                         help=f"comma-separated scans from: {', '.join(VARIANTS)}")
     parser.add_argument("--modes", default=",".join(MODES),
                         help=f"comma-separated names from: {', '.join(ALL_MODES)}")
-    parser.add_argument("--iterations", type=int, default=None, help="total iterations: more than the scale's extends only the fine "
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="total iterations: more than the scale's extends only the fine "
                              "stage; fewer (smoke runs) shrinks every schedule in ratio")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
