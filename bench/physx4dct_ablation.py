@@ -141,20 +141,19 @@ def set_iterations(scale: str, iterations: int) -> None:
     stage longer (the learning rates still decay x0.1 over the whole run); a shorter one
     (smoke runs) shrinks them all in ratio."""
     sc = SCALES[scale]
-    base = make_config(scale, "irregular", MODES["HexPlane only"], 0)
+    # a fused mode, so that base.fusion carries the scale's own anchor settings
+    base = make_config(scale, "irregular", MODES["anchor only"], 0)
     sc["train"] = {**sc["train"], "iterations": iterations}
     if iterations >= base.train.iterations:
         return
     frac = iterations / base.train.iterations
-    g, f = base.gaussians, base.fusion  # fusion: the scale's own anchor settings
+    g, f = base.gaussians, base.fusion
     sc["train"]["coarse_iterations"] = int(base.train.coarse_iterations * frac)
     sc["gaussians"] = {**sc["gaussians"], "densify_from": int(g.densify_from * frac),
                        "densify_until": int(g.densify_until * frac),
                        "densify_every": max(1, int(g.densify_every * frac))}
-    warm = sc["fusion"].get("phys_warmup_steps", f.phys_warmup_steps)
-    freeze = sc["fusion"].get("eps_freeze_steps", f.eps_freeze_steps)
-    sc["fusion"] = {**sc["fusion"], "phys_warmup_steps": int(warm * frac),
-                    "eps_freeze_steps": int(freeze * frac)}
+    sc["fusion"] = {**sc["fusion"], "phys_warmup_steps": int(f.phys_warmup_steps * frac),
+                    "eps_freeze_steps": int(f.eps_freeze_steps * frac)}
 
 
 def _overrides(section: str, values: dict) -> dict:

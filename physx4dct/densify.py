@@ -46,7 +46,7 @@ def init_cloud(fdk_vol: Tensor, geo: ConeGeometry, cfg: GaussianConfig,
     pick = idx[torch.multinomial(prob / prob.sum(), cfg.n_init, replacement=True,
                                  generator=gen)]
     centres = voxel_centres(geo, vol.dtype).reshape(-1, 3)
-    vox = 2 * max(geo.half_extent) / max(geo.nVoxel)
+    vox = geo.voxel
     jitter = (torch.rand(cfg.n_init, 3, generator=gen, dtype=vol.dtype) - 0.5) * vox
     xyz = centres[pick] + jitter
     scale = (_knn_mean_dist(xyz) * cfg.init_scale).clamp(0.3 * vox, 4 * vox)

@@ -112,7 +112,8 @@ class _Shrink(nn.Module):
 
 def test_deformed_scales_are_floored_so_the_voxelizer_never_sees_a_needle(tiny_scan_path):
     """gaussians.min_scale_vox floors every deformed std (here at 0.05 voxel): the covariance
-    stays invertible in float32 and the TV sub-volume voxelizes; without the floor it cannot."""
+    stays invertible in float32 and the TV sub-volume voxelizes; without the floor the
+    covariance is a needle (eigenvalues e^-60)."""
     from physx4dct.voxelizer import random_subgrid, voxelize
 
     scan = read_scan(tiny_scan_path)
