@@ -155,7 +155,11 @@ def fit(
     with (
         GracefulInterrupt() as stop,
         ProgressReporter(
-            cfg.train.steps, "train", enabled=info.is_main, log_every_s=cfg.train.log_every_s
+            cfg.train.steps,
+            "train",
+            enabled=info.is_main,
+            log_every_s=cfg.train.log_every_s,
+            start=step,
         ) as bar,
     ):
         batches: list = []

@@ -284,7 +284,7 @@ def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | 
     metrics: dict[str, float] = {}
     writer = MetricsWriter(run / "metrics.jsonl", info.is_main, start if resume else None)
     with GracefulInterrupt() as stop, writer, ProgressReporter(
-            tc.iterations, "train", enabled=info.is_main) as bar:
+            tc.iterations, "train", enabled=info.is_main, start=start) as bar:
         t0 = time.time() - float(extra.get("elapsed_s", 0.0))  # wall time adds up over resumes
 
         def state() -> dict:

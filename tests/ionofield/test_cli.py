@@ -8,7 +8,9 @@ import h5py
 import torch
 from click.testing import CliRunner
 
+import common.progress
 from ionofield.cli import cli
+from tests.common.progress_probe import record_progress_starts
 
 from ._helpers import train_args
 
@@ -24,12 +26,14 @@ def test_train_outputs(trained):
     assert ckpt["config"]["train"]["steps"] == 20
 
 
-def test_exact_resume(tmp_path, tiny_scenario, iri_cache, trained):
+def test_exact_resume(tmp_path, tiny_scenario, iri_cache, trained, monkeypatch):
     run = tmp_path / "r"
     base = train_args(tiny_scenario, run, iri_cache)
     assert CliRunner().invoke(cli, base + ["--set", "train.stop_at=10"]).exit_code == 0
+    starts = record_progress_starts(monkeypatch, common.progress)  # imported at call time
     res = CliRunner().invoke(cli, base + ["--resume"])
     assert res.exit_code == 0, res.output
+    assert starts == [10]  # it/s and ETA count only the steps run after the resume
     a = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(trained / "checkpoints" / "last.pt", weights_only=True)["model"]
     for k in a:

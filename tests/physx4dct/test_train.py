@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+import physx4dct.train
 from common.checkpoint import load_checkpoint
 from common.config import load_config
 from physx4dct.config import PRESETS_DIR, Config
@@ -18,6 +19,7 @@ from physx4dct.data import read_scan
 from physx4dct.deformation import DeformOut
 from physx4dct.model import Model4D
 from physx4dct.train import _periodic_loss, _to_device, build_model, fit, render_projection
+from tests.common.progress_probe import record_progress_starts
 
 
 def _cfg(**overrides) -> Config:
@@ -33,15 +35,18 @@ def _params(path):
     return {k: v for k, v in load_checkpoint(path)["model"].items()}
 
 
-def test_resume_is_exact(tiny_scan_path, tmp_path):
+def test_resume_is_exact(tiny_scan_path, tmp_path, monkeypatch):
     cfg = _cfg()
     full = tmp_path / "full"
     fit(cfg, full, tiny_scan_path)
     part = tmp_path / "part"
     fit(cfg, part, tiny_scan_path, stop_after=5)  # interrupted between checkpoints
-    before = load_checkpoint(part / "checkpoints" / "last.pt")["extra"]["elapsed_s"]
+    saved = load_checkpoint(part / "checkpoints" / "last.pt")
+    before = saved["extra"]["elapsed_s"]
+    starts = record_progress_starts(monkeypatch, physx4dct.train)
     metrics = fit(cfg, part, tiny_scan_path, resume=True)
     assert metrics["elapsed_s"] > before > 0  # the wall time adds up over the resume
+    assert starts == [saved["step"]] and starts[0] > 0  # it/s and ETA count only new steps
     a, b = _params(full / "checkpoints" / "last.pt"), _params(part / "checkpoints" / "last.pt")
     assert a.keys() == b.keys()
     assert a["cloud.xyz"].shape[0] != cfg.gaussians.n_init  # densification happened
