@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,6 +140,30 @@ def all_reduce_mean(value: T) -> T:
     packed = torch.tensor([float(value)], dtype=torch.float64)
     dist.all_reduce(packed)
     return float(packed.item()) / world  # type: ignore[return-value]
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """Average ``.grad`` over ranks in place, for models trained without DDP's wrapper.
+
+    A parameter that got no gradient on a rank counts as a zero gradient there, so every
+    rank steps on the same average (and every rank joins every collective).
+    """
+    if not _active():
+        return
+    world = dist.get_world_size()
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= world
+
+
+def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy every parameter and buffer of ``module`` from rank ``src`` to all ranks."""
+    if not _active():
+        return
+    for t in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(t.data, src=src)
 
 
 def broadcast_object(obj: T, src: int = 0) -> T:

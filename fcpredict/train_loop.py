@@ -26,23 +26,6 @@ def _schedule(cfg: Config):
     return factor
 
 
-def _all_reduce_grads(model: torch.nn.Module, world: int) -> None:
-    import torch.distributed as dist
-
-    for p in model.parameters():
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad)
-        p.grad /= world
-
-
-def _broadcast_params(model: torch.nn.Module) -> None:
-    import torch.distributed as dist
-
-    for t in list(model.parameters()) + list(model.buffers()):
-        dist.broadcast(t.data, src=0)
-
-
 def _step_loss(model, train, cfg: Config, weights: AdaptiveWeights, rank: int, step: int
                ) -> tuple[torch.Tensor, dict[str, float]]:
     from common.distributed import all_reduce_mean
@@ -69,7 +52,9 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
     from common.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
     from common.config import to_dict
     from common.distributed import (
+        average_gradients,
         barrier,
+        broadcast_module,
         cleanup_distributed,
         setup_distributed,
         write_replica_check,
@@ -91,7 +76,7 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
              len(val_f))
     model = build_model(cfg.model).to(info.device, dtype)
     if info.is_distributed:
-        _broadcast_params(model)
+        broadcast_module(model)
     tc = cfg.train
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
@@ -127,7 +112,7 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if info.is_distributed:
-                _all_reduce_grads(model, info.world_size)
+                average_gradients(model.parameters())
             if tc.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()

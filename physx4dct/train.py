@@ -19,7 +19,12 @@ from torch import Tensor
 
 from common.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from common.config import from_dict, to_dict
-from common.distributed import DistInfo, all_reduce_mean, write_replica_check
+from common.distributed import (
+    DistInfo,
+    all_reduce_mean,
+    average_gradients,
+    write_replica_check,
+)
 from common.progress import MetricsWriter, ProgressReporter, get_logger
 from common.rundir import best_checkpoint, last_checkpoint, prepare_run_dir
 from common.seeding import generator_for, seed_everything
@@ -177,19 +182,6 @@ def _periodic_loss(model: Model4D, cfg: Config, data: _Data, j: Tensor, step: in
     return pc
 
 
-def _sync_grads(model: Model4D, info: DistInfo) -> None:
-    """Average gradients over ranks (missing gradients count as zero on every rank)."""
-    if not info.is_distributed:
-        return
-    import torch.distributed as dist
-
-    for p in model.parameters():
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad)
-        p.grad /= info.world_size
-
-
 def _after_densify(model: Model4D) -> None:
     field = model.deformation
     if field is not None and hasattr(field, "rebind"):
@@ -301,7 +293,7 @@ def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | 
             opt.zero_grad(set_to_none=True)
             loss, parts = _step_loss(model, cfg, tdata, step, gen, fine)
             loss.backward()
-            _sync_grads(model, info)
+            average_gradients(model.parameters())
             _accumulate_densify_stats(model)
             opt.step()
             field = model.deformation
