@@ -273,7 +273,8 @@ def collect(out: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="reduced")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="reduced",
+                        help="phantom and fit size: reduced (32^3, 600 it) or cpu (64^3, 5000 it)")
     parser.add_argument("--variants", default="irregular,sparse",
                         help=f"comma-separated scans from: {', '.join(VARIANTS)}")
     parser.add_argument("--modes", default=",".join(MODES),
@@ -281,9 +282,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="total iterations: more than the scale's extends only the fine "
                              "stage; fewer (smoke runs) shrinks every schedule in ratio")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the simulated scan (breathing trace) and of every fit")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_ablation"))
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_ablation"),
+                        help="directory for the scans, run dirs, results.json and results.md")
     parser.add_argument("--resume", action="store_true",
                         help="skip fits that already have a row; continue interrupted ones "
                              "from their last checkpoint (long --scale cpu runs under nohup)")
