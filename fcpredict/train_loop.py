@@ -75,8 +75,7 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
     log.info("train folders %d (%d samples), validation folders %d", len(train_f), len(train),
              len(val_f))
     model = build_model(cfg.model).to(info.device, dtype)
-    if info.is_distributed:
-        broadcast_module(model)
+    broadcast_module(model)  # no-op in one process
     tc = cfg.train
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
@@ -111,8 +110,7 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
             loss, vals = _step_loss(model, train, cfg, weights, info.rank, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if info.is_distributed:
-                average_gradients(model.parameters())
+            average_gradients(model.parameters())
             if tc.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
