@@ -32,9 +32,11 @@ MODES: dict[str, dict] = {
     "fixed alpha 0.99": {"fusion_mode": "fixed_alpha", "alpha": 0.99},
     "learnable alpha": {"fusion_mode": "learnable_alpha"},
     "uncertainty_gated": {"fusion_mode": "uncertainty_gated"},
-    "bounded_perturb (freeze_rho+rmsnorm)": {"fusion_mode": "bounded_perturb",
-                                             "schedule_mode": "freeze_rho",
-                                             "residual_mode": "rmsnorm"},
+    "bounded_perturb (freeze_rho+rmsnorm)": {
+        "fusion_mode": "bounded_perturb",
+        "schedule_mode": "freeze_rho",
+        "residual_mode": "rmsnorm",
+    },
 }
 
 VARIANTS: dict[str, dict] = {
@@ -51,66 +53,112 @@ _TG_ALPHA99 = {"fusion_mode": "fixed_alpha", "alpha": 0.99, **_TG}
 # follow-up rows (run on request with --modes): is the gap the HexPlane scale/rotation
 # change lost to the (1 - alpha) weight, or the anchor field's spatial resolution?
 EXTRA_MODES: dict[str, dict] = {
-    "fixed alpha 0.99 + full HexPlane scale-rot": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
-                                                  "hex_scale_rot": "full"},
+    "fixed alpha 0.99 + full HexPlane scale-rot": {
+        "fusion_mode": "fixed_alpha",
+        "alpha": 0.99,
+        "hex_scale_rot": "full",
+    },
     "anchor only 512 anchors": {"fusion_mode": "anchor", "num_anchors": 512},
-    "fixed alpha 0.99 + anchor lr x10": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
-                                         "anchor_lr_scale": 0.1},
-    "fixed alpha 0.99 + smooth skinning": {"fusion_mode": "fixed_alpha", "alpha": 0.99,
-                                           "anchor_temperature": 0.1},
-    "bounded_perturb + identity H": {"fusion_mode": "bounded_perturb",
-                                     "schedule_mode": "freeze_rho", "residual_mode": "identity"},
+    "fixed alpha 0.99 + anchor lr x10": {
+        "fusion_mode": "fixed_alpha",
+        "alpha": 0.99,
+        "anchor_lr_scale": 0.1,
+    },
+    "fixed alpha 0.99 + smooth skinning": {
+        "fusion_mode": "fixed_alpha",
+        "alpha": 0.99,
+        "anchor_temperature": 0.1,
+    },
+    "bounded_perturb + identity H": {
+        "fusion_mode": "bounded_perturb",
+        "schedule_mode": "freeze_rho",
+        "residual_mode": "identity",
+    },
     # the anchors' time input as a learnt code on a time grid (one code for all anchors)
     "anchor only + time grid": _TG_ANCHOR,
     "fixed alpha 0.99 + time grid": _TG_ALPHA99,
     "fixed alpha 0.99 + time grid + anchor lr x10": {**_TG_ALPHA99, "anchor_lr_scale": 0.1},
-    "fixed alpha 0.99 + time grid + full HexPlane scale-rot": {**_TG_ALPHA99,
-                                                               "hex_scale_rot": "full"},
+    "fixed alpha 0.99 + time grid + full HexPlane scale-rot": {
+        **_TG_ALPHA99,
+        "hex_scale_rot": "full",
+    },
     "anchor only + time grid + 512 anchors": {**_TG_ANCHOR, "num_anchors": 512},
     "fixed alpha 0.99 + time grid + smooth skinning": {**_TG_ALPHA99, "anchor_temperature": 0.1},
-    "anchor only + time grid + 512 anchors + 6 pos bands": {**_TG_ANCHOR, "num_anchors": 512,
-                                                            "anchor_pos_bands": 6},
+    "anchor only + time grid + 512 anchors + 6 pos bands": {
+        **_TG_ANCHOR,
+        "num_anchors": 512,
+        "anchor_pos_bands": 6,
+    },
     "anchor only + time grid + 6 pos bands": {**_TG_ANCHOR, "anchor_pos_bands": 6},
     "HexPlane only + lr x2": {"fusion_mode": "hexplane", "train.lr_hexplane": 0.032},
-    "fixed alpha 0.5 + time grid + lr x2": {"fusion_mode": "fixed_alpha", "alpha": 0.5, **_TG,
-                                            "train.lr_hexplane": 0.032},
+    "fixed alpha 0.5 + time grid + lr x2": {
+        "fusion_mode": "fixed_alpha",
+        "alpha": 0.5,
+        **_TG,
+        "train.lr_hexplane": 0.032,
+    },
     "uncertainty_gated + time grid": {"fusion_mode": "uncertainty_gated", **_TG},
     "orthogonal + time grid": {"fusion_mode": "orthogonal", "alpha": 0.99, **_TG},
     "orthogonal": {"fusion_mode": "orthogonal", "alpha": 0.99},
     "reverse_orthogonal": {"fusion_mode": "reverse_orthogonal", "alpha": 0.99},
-    "orthogonal strength 0.5": {"fusion_mode": "orthogonal", "alpha": 0.99,
-                                "ortho_strength": 0.5},
+    "orthogonal strength 0.5": {"fusion_mode": "orthogonal", "alpha": 0.99, "ortho_strength": 0.5},
     "orthogonal alpha 0.5 + time grid": {"fusion_mode": "orthogonal", "alpha": 0.5, **_TG},
     "fixed alpha 0.99 + time grid + leakage": {**_TG_ALPHA99, "lp_enable": True},
-    "fixed alpha 0.99 + time grid + sharp skinning": {**_TG_ALPHA99,
-                                                      "anchor_temperature": 0.002},
+    "fixed alpha 0.99 + time grid + sharp skinning": {**_TG_ALPHA99, "anchor_temperature": 0.002},
     "fixed alpha 0.5 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.5, **_TG},
     "learnable alpha + time grid": {"fusion_mode": "learnable_alpha", **_TG},
     "bounded_perturb + time grid": {**MODES["bounded_perturb (freeze_rho+rmsnorm)"], **_TG},
-    "uncertainty_gated free gate + time grid": {"fusion_mode": "uncertainty_gated",
-                                                "gamma_max": 0.0, **_TG},
-    "uncertainty_gated free gate from 0.5 + time grid": {"fusion_mode": "uncertainty_gated",
-                                                         "gamma_max": 0.0, "sigma_L2": 1.0,
-                                                         **_TG},
-    "learnable alpha + time grid + distill": {"fusion_mode": "learnable_alpha",
-                                              "lambda_distill": 1.0, **_TG},
-    "learnable alpha + time grid + distill x10": {"fusion_mode": "learnable_alpha",
-                                                  "lambda_distill": 10.0, **_TG},
-    "learnable alpha + time grid + distill x100": {"fusion_mode": "learnable_alpha",
-                                                   "lambda_distill": 100.0, **_TG},
+    "uncertainty_gated free gate + time grid": {
+        "fusion_mode": "uncertainty_gated",
+        "gamma_max": 0.0,
+        **_TG,
+    },
+    "uncertainty_gated free gate from 0.5 + time grid": {
+        "fusion_mode": "uncertainty_gated",
+        "gamma_max": 0.0,
+        "sigma_L2": 1.0,
+        **_TG,
+    },
+    "learnable alpha + time grid + distill": {
+        "fusion_mode": "learnable_alpha",
+        "lambda_distill": 1.0,
+        **_TG,
+    },
+    "learnable alpha + time grid + distill x10": {
+        "fusion_mode": "learnable_alpha",
+        "lambda_distill": 10.0,
+        **_TG,
+    },
+    "learnable alpha + time grid + distill x100": {
+        "fusion_mode": "learnable_alpha",
+        "lambda_distill": 100.0,
+        **_TG,
+    },
     # the HexPlane branch at 2x its lr (its share ~0.5 halves its speed under Adam), the
     # anchor network and time grid at their usual absolute lrs
     "learnable alpha + time grid + distill x10 + HexPlane lr x2": {
-        "fusion_mode": "learnable_alpha", "lambda_distill": 10.0, **_TG,
-        "train.lr_hexplane": 0.032, "anchor_lr_scale": 0.005, "anchor_time_lr_scale": 0.5},
-    "fixed alpha 0.5 + time grid + distill x10": {"fusion_mode": "fixed_alpha", "alpha": 0.5,
-                                                  "lambda_distill": 10.0, **_TG},
+        "fusion_mode": "learnable_alpha",
+        "lambda_distill": 10.0,
+        **_TG,
+        "train.lr_hexplane": 0.032,
+        "anchor_lr_scale": 0.005,
+        "anchor_time_lr_scale": 0.5,
+    },
+    "fixed alpha 0.5 + time grid + distill x10": {
+        "fusion_mode": "fixed_alpha",
+        "alpha": 0.5,
+        "lambda_distill": 10.0,
+        **_TG,
+    },
     "fixed alpha 0.99 + time grid + distill x10": {**_TG_ALPHA99, "lambda_distill": 10.0},
     "HexPlane only + lr x0.5": {"fusion_mode": "hexplane", "train.lr_hexplane": 0.008},
     "fixed alpha 0.1": {"fusion_mode": "fixed_alpha", "alpha": 0.1},
     "fixed alpha 0.1 + time grid": {"fusion_mode": "fixed_alpha", "alpha": 0.1, **_TG},
-    "learnable alpha from 0.1 + time grid": {"fusion_mode": "learnable_alpha", "alpha_init": 0.1,
-                                             **_TG},
+    "learnable alpha from 0.1 + time grid": {
+        "fusion_mode": "learnable_alpha",
+        "alpha_init": 0.1,
+        **_TG,
+    },
 }
 ALL_MODES = {**MODES, **EXTRA_MODES}
 
@@ -118,11 +166,21 @@ ALL_MODES = {**MODES, **EXTRA_MODES}
 SCALES: dict[str, dict] = {
     "reduced": {
         "phantom": {"detector": 32, "volume": 32, "n_views": 60, "n_val": 6, "n_phases": 5},
-        "gaussians": {"n_init": 1500, "max_gaussians": 2500, "densify_from": 200,
-                      "densify_until": 450, "densify_every": 100},
+        "gaussians": {
+            "n_init": 1500,
+            "max_gaussians": 2500,
+            "densify_from": 200,
+            "densify_until": 450,
+            "densify_every": 100,
+        },
         "loss": {"tv_size": 16},
-        "train": {"iterations": 600, "coarse_iterations": 150, "eval_every": 300,
-                  "ckpt_every": 300, "log_every": 50},
+        "train": {
+            "iterations": 600,
+            "coarse_iterations": 150,
+            "eval_every": 300,
+            "ckpt_every": 300,
+            "log_every": 50,
+        },
         "fusion": {"num_anchors": 128, "phys_warmup_steps": 200, "eps_freeze_steps": 200},
     },
     "cpu": {
@@ -149,11 +207,17 @@ def set_iterations(scale: str, iterations: int) -> None:
     frac = iterations / base.train.iterations
     g, f = base.gaussians, base.fusion
     sc["train"]["coarse_iterations"] = int(base.train.coarse_iterations * frac)
-    sc["gaussians"] = {**sc["gaussians"], "densify_from": int(g.densify_from * frac),
-                       "densify_until": int(g.densify_until * frac),
-                       "densify_every": max(1, int(g.densify_every * frac))}
-    sc["fusion"] = {**sc["fusion"], "phys_warmup_steps": int(f.phys_warmup_steps * frac),
-                    "eps_freeze_steps": int(f.eps_freeze_steps * frac)}
+    sc["gaussians"] = {
+        **sc["gaussians"],
+        "densify_from": int(g.densify_from * frac),
+        "densify_until": int(g.densify_until * frac),
+        "densify_every": max(1, int(g.densify_every * frac)),
+    }
+    sc["fusion"] = {
+        **sc["fusion"],
+        "phys_warmup_steps": int(f.phys_warmup_steps * frac),
+        "eps_freeze_steps": int(f.eps_freeze_steps * frac),
+    }
 
 
 def _overrides(section: str, values: dict) -> dict:
@@ -166,11 +230,20 @@ def make_config(scale: str, variant: str, mode: dict, seed: int):
     from physx4dct.config import PRESETS_DIR, Config
 
     sc = SCALES[scale]
-    phantom = {**sc["phantom"], "trace": "irregular", "drift": 0.1, "seed": seed,
-               **VARIANTS[variant]}
-    over = {"seed": seed, **_overrides("phantom", phantom),
-            **_overrides("gaussians", sc["gaussians"]), **_overrides("loss", sc["loss"]),
-            **_overrides("train", sc["train"])}
+    phantom = {
+        **sc["phantom"],
+        "trace": "irregular",
+        "drift": 0.1,
+        "seed": seed,
+        **VARIANTS[variant],
+    }
+    over = {
+        "seed": seed,
+        **_overrides("phantom", phantom),
+        **_overrides("gaussians", sc["gaussians"]),
+        **_overrides("loss", sc["loss"]),
+        **_overrides("train", sc["train"]),
+    }
     if mode["fusion_mode"] != "hexplane":
         over.update(_overrides("fusion", sc["fusion"]))
     over.update(_overrides("fusion", {k: v for k, v in mode.items() if "." not in k}))
@@ -201,8 +274,17 @@ def evaluate(run_dir: Path, scan) -> dict[str, float]:
     return out
 
 
-def run_one(out: Path, scale: str, variant: str, name: str, mode: dict, seed: int,
-            scan_path: Path, scan, resume: bool = False) -> dict:
+def run_one(
+    out: Path,
+    scale: str,
+    variant: str,
+    name: str,
+    mode: dict,
+    seed: int,
+    scan_path: Path,
+    scan,
+    resume: bool = False,
+) -> dict:
     """Fit + evaluate one (variant, mode); returns its row. `resume`: continue the fit from
     its last checkpoint if an earlier (interrupted) run left one."""
     from common.rundir import last_checkpoint
@@ -214,10 +296,16 @@ def run_one(out: Path, scale: str, variant: str, name: str, mode: dict, seed: in
     fit_metrics = fit(cfg, run_dir, scan_path, resume=resume)
     wall = fit_metrics["elapsed_s"]  # summed over resumes
     ev = evaluate(run_dir, scan)
-    stats = {k: v for k, v in fit_metrics.items()
-             if k in ("alpha", "eps", "beta_mean", "s_E_mean", "val_psnr", "period_s")}
-    print(f"[{variant}] {name}: PSNR3D {ev['psnr_x2']:.2f} dB SSIM3D {ev['ssim_x2']:.4f} "
-          f"({wall:.0f} s) {stats}", flush=True)
+    stats = {
+        k: v
+        for k, v in fit_metrics.items()
+        if k in ("alpha", "eps", "beta_mean", "s_E_mean", "val_psnr", "period_s")
+    }
+    print(
+        f"[{variant}] {name}: PSNR3D {ev['psnr_x2']:.2f} dB SSIM3D {ev['ssim_x2']:.4f} "
+        f"({wall:.0f} s) {stats}",
+        flush=True,
+    )
     return {"variant": variant, "mode": name, "wall_s": wall, **ev, **stats}
 
 
@@ -237,14 +325,21 @@ def write_table(rows: list[dict], out: Path, header: str) -> str:
     from common.io import atomic_write
 
     base = {r["variant"]: r["psnr_x2"] for r in rows if r["mode"] == "HexPlane only"}
-    lines = [header, "", "| scan | model | PSNR3D (dB) | Δ vs HexPlane | SSIM3D | "
-             "PSNR3D STNF (dB) | wall (s) | learnt |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| scan | model | PSNR3D (dB) | Δ vs HexPlane | SSIM3D | "
+        "PSNR3D STNF (dB) | wall (s) | learnt |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         delta = r["psnr_x2"] - base[r["variant"]] if r["variant"] in base else float("nan")
         learnt = ", ".join(f"{k}={r[k]:.4g}" for k in ("alpha", "eps", "beta_mean") if k in r)
-        lines.append(f"| {r['variant']} | {r['mode']} | {r['psnr_x2']:.2f} | {delta:+.2f} | "
-                     f"{r['ssim_x2']:.4f} | {r['psnr_stnf']:.2f} | {r['wall_s']:.0f} | "
-                     f"{learnt} |")
+        lines.append(
+            f"| {r['variant']} | {r['mode']} | {r['psnr_x2']:.2f} | {delta:+.2f} | "
+            f"{r['ssim_x2']:.4f} | {r['psnr_stnf']:.2f} | {r['wall_s']:.0f} | "
+            f"{learnt} |"
+        )
     text = "\n".join(lines) + "\n"
     with atomic_write(out / "results.md") as fh:
         fh.write(text)
@@ -273,23 +368,48 @@ def collect(out: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="reduced",
-                        help="phantom and fit size: reduced (32^3, 600 it) or cpu (64^3, 5000 it)")
-    parser.add_argument("--variants", default="irregular,sparse",
-                        help=f"comma-separated scans from: {', '.join(VARIANTS)}")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help=f"comma-separated names from: {', '.join(ALL_MODES)}")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help="total iterations: more than the scale's extends only the fine "
-                             "stage; fewer (smoke runs) shrinks every schedule in ratio")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the simulated scan (breathing trace) and of every fit")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="reduced",
+        help="phantom and fit size: reduced (32^3, 600 it) or cpu (64^3, 5000 it)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="irregular,sparse",
+        help=f"comma-separated scans from: {', '.join(VARIANTS)}",
+    )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated names from: {', '.join(ALL_MODES)}",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="total iterations: more than the scale's extends only the fine "
+        "stage; fewer (smoke runs) shrinks every schedule in ratio",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the simulated scan (breathing trace) and of every fit",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_ablation"),
-                        help="directory for the scans, run dirs, results.json and results.md")
-    parser.add_argument("--resume", action="store_true",
-                        help="skip fits that already have a row; continue interrupted ones "
-                             "from their last checkpoint (long --scale cpu runs under nohup)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/bench/physx4dct_ablation"),
+        help="directory for the scans, run dirs, results.json and results.md",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip fits that already have a row; continue interrupted ones "
+        "from their last checkpoint (long --scale cpu runs under nohup)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.iterations:
@@ -307,21 +427,31 @@ def main() -> None:
             row_path = _run_dir(args.out, variant, name) / "row.json"
             if args.resume and row_path.is_file():
                 continue
-            row = run_one(args.out, args.scale, variant, name, ALL_MODES[name], args.seed,
-                          scan_path, scan, resume=args.resume)
+            row = run_one(
+                args.out,
+                args.scale,
+                variant,
+                name,
+                ALL_MODES[name],
+                args.seed,
+                scan_path,
+                scan,
+                resume=args.resume,
+            )
             with atomic_write(row_path) as fh:
                 json.dump(row, fh, indent=1)
     rows = collect(args.out)
     with atomic_write(args.out / "results.json") as fh:
-        json.dump({"scale": args.scale, "settings": SCALES[args.scale], "rows": rows}, fh,
-                  indent=1)
+        json.dump({"scale": args.scale, "settings": SCALES[args.scale], "rows": rows}, fh, indent=1)
     cfg = make_config(args.scale, "irregular", MODES["HexPlane only"], args.seed)
-    header = (f"PhysX ablation, scale `{args.scale}` (detector {cfg.phantom.detector}^2, "
-              f"volume {cfg.phantom.volume}^3, {cfg.phantom.n_views} views, "
-              f"{cfg.train.iterations} iterations, torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads); fusion settings "
-              f"{json.dumps(SCALES[args.scale]['fusion'])}; "
-              f"phantom {json.dumps(dataclasses.asdict(cfg.phantom))}")
+    header = (
+        f"PhysX ablation, scale `{args.scale}` (detector {cfg.phantom.detector}^2, "
+        f"volume {cfg.phantom.volume}^3, {cfg.phantom.n_views} views, "
+        f"{cfg.train.iterations} iterations, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads); fusion settings "
+        f"{json.dumps(SCALES[args.scale]['fusion'])}; "
+        f"phantom {json.dumps(dataclasses.asdict(cfg.phantom))}"
+    )
     print(write_table(rows, args.out, header))
 
 

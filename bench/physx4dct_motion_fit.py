@@ -41,6 +41,7 @@ def _trace(seed: int):
     def d(t: torch.Tensor) -> torch.Tensor:
         _, val = tr.at(np.asarray(float(t) * 60.0))
         return torch.tensor(float(val))
+
     return d
 
 
@@ -66,9 +67,13 @@ def _fields(xyz: torch.Tensor, anchors: int, lr: float, anchor_lr: float):
     for enc in ("fourier", "grid"):
         for scale in (1.0, 10.0):
             torch.manual_seed(0)
-            cfg = FusionConfig(fusion_mode="anchor", num_anchors=anchors,
-                               anchor_time_encoding=enc, phys_warmup_steps=10**9,
-                               anchor_lr_scale=anchor_lr * scale / lr)  # time grid at lr
+            cfg = FusionConfig(
+                fusion_mode="anchor",
+                num_anchors=anchors,
+                anchor_time_encoding=enc,
+                phys_warmup_steps=10**9,
+                anchor_lr_scale=anchor_lr * scale / lr,
+            )  # time grid at lr
             fld = AnchorField(cfg, xyz)
             yield f"anchors, {enc} time, lr {anchor_lr * scale:.2g}", fld, fld.param_groups(lr)
 
@@ -83,8 +88,9 @@ def _score(field, xyz, pattern, d, steps: int) -> float:
     return num / den
 
 
-def fit(field, groups, xyz, pattern, d, steps: int, checkpoints: list[int], seed: int
-        ) -> dict[int, float]:
+def fit(
+    field, groups, xyz, pattern, d, steps: int, checkpoints: list[int], seed: int
+) -> dict[int, float]:
     """Adam on the L1 displacement error at one random time per step; scores at checkpoints."""
     opt = torch.optim.Adam(groups)
     gen = torch.Generator().manual_seed(seed)
@@ -104,17 +110,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=2000, help="points (Gaussian centres)")
     parser.add_argument("--anchors", type=int, default=128, help="anchors of the anchor field")
-    parser.add_argument("--steps", default="450,2000",
-                        help="comma-separated step counts to score at (the last is the run)")
-    parser.add_argument("--lr", type=float, default=1.6e-2,
-                        help="HexPlane grid lr (the cpu preset's; its MLP gets lr/10) and the "
-                             "time-grid lr")
-    parser.add_argument("--anchor-lr", type=float, default=1.6e-4,
-                        help="anchor network lr (the seed's); also run at 10x")
+    parser.add_argument(
+        "--steps",
+        default="450,2000",
+        help="comma-separated step counts to score at (the last is the run)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=1.6e-2,
+        help="HexPlane grid lr (the cpu preset's; its MLP gets lr/10) and the time-grid lr",
+    )
+    parser.add_argument(
+        "--anchor-lr",
+        type=float,
+        default=1.6e-4,
+        help="anchor network lr (the seed's); also run at 10x",
+    )
     parser.add_argument("--seed", type=int, default=0, help="points, trace and time draws")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench/physx4dct_motion_fit"),
-                        help="output directory")
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/bench/physx4dct_motion_fit"), help="output directory"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoints = sorted(int(s) for s in args.steps.split(","))
@@ -126,27 +143,43 @@ def main() -> None:
         for name, field, groups in _fields(xyz, args.anchors, args.lr, args.anchor_lr):
             t0 = time.time()
             scores = fit(field, groups, xyz, pattern, d, checkpoints[-1], checkpoints, args.seed)
-            row = {"target": target, "field": name, "wall_s": time.time() - t0,
-                   **{f"rel_err_{s}": v for s, v in scores.items()}}
+            row = {
+                "target": target,
+                "field": name,
+                "wall_s": time.time() - t0,
+                **{f"rel_err_{s}": v for s, v in scores.items()},
+            }
             print(json.dumps(row), flush=True)
             rows.append(row)
     from common.io import atomic_write
 
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out / "results.json") as fh:
-        json.dump({"settings": vars(args) | {"out": str(args.out)}, "torch": torch.__version__,
-                   "machine": platform.processor() or platform.machine(), "rows": rows}, fh,
-                  indent=1)
+        json.dump(
+            {
+                "settings": vars(args) | {"out": str(args.out)},
+                "torch": torch.__version__,
+                "machine": platform.processor() or platform.machine(),
+                "rows": rows,
+            },
+            fh,
+            indent=1,
+        )
     base = {r["target"]: r for r in rows if r["field"] == "HexPlane"}
     cols = [f"rel_err_{s}" for s in checkpoints]
-    lines = ["| target | field | " + " | ".join(f"rel. error @{s}" for s in checkpoints)
-             + f" | x HexPlane @{checkpoints[-1]} | wall (s) |",
-             "|---" * (len(cols) + 4) + "|"]
+    lines = [
+        "| target | field | "
+        + " | ".join(f"rel. error @{s}" for s in checkpoints)
+        + f" | x HexPlane @{checkpoints[-1]} | wall (s) |",
+        "|---" * (len(cols) + 4) + "|",
+    ]
     for r in rows:
         ratio = r[cols[-1]] / base[r["target"]][cols[-1]]
-        lines.append(f"| {r['target']} | {r['field']} | "
-                     + " | ".join(f"{r[c]:.3f}" for c in cols)
-                     + f" | {ratio:.1f} | {r['wall_s']:.0f} |")
+        lines.append(
+            f"| {r['target']} | {r['field']} | "
+            + " | ".join(f"{r[c]:.3f}" for c in cols)
+            + f" | {ratio:.1f} | {r['wall_s']:.0f} |"
+        )
     text = "\n".join(lines) + "\n"
     with atomic_write(args.out / "results.md") as fh:
         fh.write(text)

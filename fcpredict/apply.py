@@ -25,12 +25,19 @@ def supercell_graph(ph, cutoff: float, dtype: torch.dtype, device: torch.device)
     """Graph of ``ph.supercell`` (lengths in Angstrom)."""
     sc = ph.supercell
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
-    return batch_graphs([(t(sc.positions), t(sc.cell), torch.as_tensor(sc.numbers))],
-                        cutoff).to(device)
+    return batch_graphs([(t(sc.positions), t(sc.cell), torch.as_tensor(sc.numbers))], cutoff).to(
+        device
+    )
 
 
-def predict_fc(model: torch.nn.Module, ph, cutoff: float, mode: str = "primitive",
-               compact: bool = True, symmetrize: bool = False) -> np.ndarray:
+def predict_fc(
+    model: torch.nn.Module,
+    ph,
+    cutoff: float,
+    mode: str = "primitive",
+    compact: bool = True,
+    symmetrize: bool = False,
+) -> np.ndarray:
     """Force constants (eV/A^2) of ``ph.supercell`` from the model's exact Hessian."""
     p = next(model.parameters())
     graph = supercell_graph(ph, cutoff, p.dtype, p.device)
@@ -71,8 +78,10 @@ def phonon_metrics(ph_pred, ph_ref, mesh=(8, 8, 8), npoints: int = 31) -> dict[s
     try:
         bands = band_paths(ph_ref, npoints)
     except Exception:  # seekpath can refuse unusual cells; fall back to Gamma-X-M
-        bands = [np.linspace([0, 0, 0], [0.5, 0, 0], npoints),
-                 np.linspace([0.5, 0, 0], [0.5, 0.5, 0], npoints)]
+        bands = [
+            np.linspace([0, 0, 0], [0.5, 0, 0], npoints),
+            np.linspace([0.5, 0, 0], [0.5, 0.5, 0], npoints),
+        ]
     pm, pb = _freqs(ph_pred, mesh, bands)
     rm, rb = _freqs(ph_ref, mesh, bands)
     return {

@@ -13,9 +13,13 @@ from fcpredict import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fcpredict")
-@threads_option(default=1, minimum=1, envvar="FCPREDICT_THREADS",
-                note="The graphs are small: more threads rarely help, and on a busy machine "
-                "they can be 10-50x slower.")
+@threads_option(
+    default=1,
+    minimum=1,
+    envvar="FCPREDICT_THREADS",
+    note="The graphs are small: more threads rarely help, and on a busy machine "
+    "they can be 10-50x slower.",
+)
 def cli() -> None:
     """Force constants as exact second derivatives of an E(3)-equivariant graph-network energy;
     reads and writes phonopy files."""
@@ -32,12 +36,28 @@ def _matrix(text: str | None):
 
 @cli.command("make-data")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--n", "n_structures", type=click.IntRange(1), default=24, show_default=True,
-              help="Number of structures (one phonopy folder each).")
-@click.option("--calculator", type=click.Choice(["emt", "lj", "morse"]), default="emt",
-              show_default=True, help="ASE classical potential that labels the structures.")
-@click.option("--dim", type=click.IntRange(1, 4), default=2, show_default=True,
-              help="Supercell = dim x dim x dim conventional fcc cells (4 atoms each).")
+@click.option(
+    "--n",
+    "n_structures",
+    type=click.IntRange(1),
+    default=24,
+    show_default=True,
+    help="Number of structures (one phonopy folder each).",
+)
+@click.option(
+    "--calculator",
+    type=click.Choice(["emt", "lj", "morse"]),
+    default="emt",
+    show_default=True,
+    help="ASE classical potential that labels the structures.",
+)
+@click.option(
+    "--dim",
+    type=click.IntRange(1, 4),
+    default=2,
+    show_default=True,
+    help="Supercell = dim x dim x dim conventional fcc cells (4 atoms each).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 def make_data(out: str, n_structures: int, calculator: str, dim: int, seed: int) -> None:
     """Generate strained/rattled/alloyed fcc supercells labelled with an ASE potential through
@@ -54,8 +74,13 @@ def make_data(out: str, n_structures: int, calculator: str, dim: int, seed: int)
 @run_options
 @device_option
 @seed_option
-@click.option("--data", "data_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Phonopy folder or parent of phonopy folders (repeatable).")
+@click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Phonopy folder or parent of phonopy folders (repeatable).",
+)
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps.")
 def train(preset, config_file, sets, run_dir, resume, device, seed, data_dirs, steps) -> None:
     """Train an energy model on energies, forces and force constants of phonopy folders."""
@@ -63,10 +88,19 @@ def train(preset, config_file, sets, run_dir, resume, device, seed, data_dirs, s
     from fcpredict.config import PRESETS_DIR, Config
     from fcpredict.train import fit
 
-    overrides = {"seed": seed, "train.steps": steps,
-                 "data.dirs": list(data_dirs) if data_dirs else None}
-    cfg = load_config(Config, preset=preset, presets_dir=PRESETS_DIR, config_file=config_file,
-                      overrides=overrides, sets=sets)
+    overrides = {
+        "seed": seed,
+        "train.steps": steps,
+        "data.dirs": list(data_dirs) if data_dirs else None,
+    }
+    cfg = load_config(
+        Config,
+        preset=preset,
+        presets_dir=PRESETS_DIR,
+        config_file=config_file,
+        overrides=overrides,
+        sets=sets,
+    )
     if not cfg.data.dirs:
         raise click.UsageError("no training data: give --data DIR (from `fcpredict make-data`)")
     try:
@@ -96,24 +130,42 @@ def _angstrom_unitcell(ph):
 
     length = fc_unit_factor(ph.calculator)[0]
     u = ph.unitcell
-    return PhonopyAtoms(symbols=u.symbols, cell=u.cell * length,
-                        scaled_positions=u.scaled_positions, masses=u.masses)
+    return PhonopyAtoms(
+        symbols=u.symbols,
+        cell=u.cell * length,
+        scaled_positions=u.scaled_positions,
+        masses=u.masses,
+    )
 
 
 @cli.command("predict")
 @click.argument("structure", type=click.Path(exists=True))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="FORCE_CONSTANTS file to write (force_constants.hdf5 and phonopy.yaml "
-              "go beside it).")
-@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="Trained checkpoint (best.pt / last.pt).")
-@click.option("--dim", default=None,
-              help="Supercell matrix: '2 2 2' or 9 integers (needed for POSCAR).")
-@click.option("--mode", type=click.Choice(["primitive", "independent", "full"]),
-              default="primitive", show_default=True,
-              help="Hessian rows computed: primitive atoms, symmetry-independent atoms, or all.")
-@click.option("--full", "full_fc", is_flag=True,
-              help="Write the full (N,N,3,3) array, not compact.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="FORCE_CONSTANTS file to write (force_constants.hdf5 and phonopy.yaml go beside it).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Trained checkpoint (best.pt / last.pt).",
+)
+@click.option(
+    "--dim", default=None, help="Supercell matrix: '2 2 2' or 9 integers (needed for POSCAR)."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["primitive", "independent", "full"]),
+    default="primitive",
+    show_default=True,
+    help="Hessian rows computed: primitive atoms, symmetry-independent atoms, or all.",
+)
+@click.option(
+    "--full", "full_fc", is_flag=True, help="Write the full (N,N,3,3) array, not compact."
+)
 @click.option("--symmetrize", is_flag=True, help="Enforce index symmetry and acoustic sum rule.")
 @device_option
 def predict(structure, output, checkpoint, dim, mode, full_fc, symmetrize, device) -> None:
@@ -127,10 +179,17 @@ def predict(structure, output, checkpoint, dim, mode, full_fc, symmetrize, devic
 
     ph = _load_structure_phonopy(structure, _matrix(dim))
     model, cfg = load_model(load_checkpoint(checkpoint), resolve_device(device))
-    fc = predict_fc(model, ph, cfg.model.cutoff, mode=mode, compact=not full_fc,
-                    symmetrize=symmetrize)
-    meta = {"checkpoint": str(checkpoint), "structure": str(structure), "mode": mode,
-            "symmetrize": symmetrize, "config": to_dict(cfg), "version": __version__}
+    fc = predict_fc(
+        model, ph, cfg.model.cutoff, mode=mode, compact=not full_fc, symmetrize=symmetrize
+    )
+    meta = {
+        "checkpoint": str(checkpoint),
+        "structure": str(structure),
+        "mode": mode,
+        "symmetrize": symmetrize,
+        "config": to_dict(cfg),
+        "version": __version__,
+    }
     files = write_prediction(output, ph, fc, meta)
     click.echo("wrote " + ", ".join(str(f) for f in files))
 
@@ -139,8 +198,13 @@ def predict(structure, output, checkpoint, dim, mode, full_fc, symmetrize, devic
 @click.argument("prediction", type=click.Path(exists=True))
 @click.argument("reference", type=click.Path(exists=True))
 @click.option("--mesh", default="8 8 8", show_default=True, help="q mesh for the frequency MAE.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
-              help="Write the metrics to this JSON file.")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the metrics to this JSON file.",
+)
 def evaluate(prediction, reference, mesh, json_out) -> None:
     """Compare PREDICTION (phonopy.yaml written by `predict`, or its folder) with REFERENCE
     (phonopy folder/yaml with FORCE_SETS or force constants): Phi MAE and relative Frobenius
@@ -151,8 +215,10 @@ def evaluate(prediction, reference, mesh, json_out) -> None:
 
     pred, ref = load_phonopy(prediction), load_phonopy(reference)
     if len(pred.supercell) != len(ref.supercell):
-        raise FcInputError(f"{prediction}: supercell of {len(pred.supercell)} atoms, reference "
-                           f"{reference} has {len(ref.supercell)}")
+        raise FcInputError(
+            f"{prediction}: supercell of {len(pred.supercell)} atoms, reference "
+            f"{reference} has {len(ref.supercell)}"
+        )
     metrics = phonon_metrics(pred, ref, mesh=[int(v) for v in mesh.split()])
     if json_out:
         with atomic_write(json_out) as fh:
@@ -176,8 +242,13 @@ def plot(prediction, reference, output) -> None:
 
 @cli.command("demo")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--steps", type=click.IntRange(1), default=200, show_default=True,
-              help="Training steps (200: about 2-3 minutes on 2 busy CPU cores).")
+@click.option(
+    "--steps",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Training steps (200: about 2-3 minutes on 2 busy CPU cores).",
+)
 @device_option
 def demo(out, steps, device) -> None:
     """End to end on built-in data: make-data (EMT) -> train -> predict -> evaluate -> plot."""

@@ -22,8 +22,14 @@ import numpy as np
 
 from fcpredict.phonopy_io import FcInputError, fc_unit_factor, load_phonopy
 
-__all__ = ["Sample", "find_phonopy_folders", "samples_from_phonopy", "load_folders",
-           "make_dataset", "EMT_FCC_A"]
+__all__ = [
+    "Sample",
+    "find_phonopy_folders",
+    "samples_from_phonopy",
+    "load_folders",
+    "make_dataset",
+    "EMT_FCC_A",
+]
 
 # fcc lattice constants (Angstrom) of the metals ASE's EMT describes
 EMT_FCC_A = {"Al": 4.05, "Cu": 3.61, "Ag": 4.09, "Au": 4.08, "Ni": 3.52, "Pd": 3.89, "Pt": 3.92}
@@ -55,8 +61,11 @@ def find_phonopy_folders(dirs: list[str | Path]) -> list[Path]:
         if any((d / n).is_file() for n in ("phonopy_disp.yaml", "phonopy.yaml")):
             out.append(d)
             continue
-        subs = sorted(s for s in d.iterdir() if s.is_dir() and any(
-            (s / n).is_file() for n in ("phonopy_disp.yaml", "phonopy.yaml")))
+        subs = sorted(
+            s
+            for s in d.iterdir()
+            if s.is_dir() and any((s / n).is_file() for n in ("phonopy_disp.yaml", "phonopy.yaml"))
+        )
         if not subs:
             raise FcInputError(f"{d}: contains no phonopy folder (phonopy_disp.yaml)")
         out.extend(subs)
@@ -73,8 +82,9 @@ def _commensurate_q(ph) -> np.ndarray:
     return 2 * np.pi * q_frac @ recip
 
 
-def samples_from_phonopy(ph, name: str, max_disp: int, energies: dict | None = None
-                         ) -> list[Sample]:
+def samples_from_phonopy(
+    ph, name: str, max_disp: int, energies: dict | None = None
+) -> list[Sample]:
     """Equilibrium + up to ``max_disp`` displaced samples of a loaded phonopy object."""
     length, fc_factor = fc_unit_factor(ph.calculator)
     force_factor = fc_factor * length
@@ -83,9 +93,16 @@ def samples_from_phonopy(ph, name: str, max_disp: int, energies: dict | None = N
     s2pp = np.array([list(prim.p2s_map).index(s) for s in prim.s2p_map])
     base = dict(cell=sc.cell * length, numbers=np.array(sc.numbers), masses=np.array(sc.masses))
     fc = None if ph.force_constants is None else np.array(ph.force_constants)
-    eq = Sample(name=name, positions=sc.positions * length, fc=fc, p2s=np.array(prim.p2s_map),
-                s2pp=s2pp, qpoints_cart=_commensurate_q(ph) / length,
-                energy=float((energies or {}).get("equilibrium_eV", float("nan"))), **base)
+    eq = Sample(
+        name=name,
+        positions=sc.positions * length,
+        fc=fc,
+        p2s=np.array(prim.p2s_map),
+        s2pp=s2pp,
+        qpoints_cart=_commensurate_q(ph) / length,
+        energy=float((energies or {}).get("equilibrium_eV", float("nan"))),
+        **base,
+    )
     out = [eq]
     if max_disp <= 0 or not ph.dataset:
         return out
@@ -95,9 +112,15 @@ def samples_from_phonopy(ph, name: str, max_disp: int, energies: dict | None = N
         return out
     disp_e = (energies or {}).get("displaced_eV", [])
     for k, cell in enumerate(ph.supercells_with_displacements[:max_disp]):
-        out.append(Sample(name=f"{name}/disp-{k:03d}", positions=cell.positions * length,
-                          forces=forces[k] * force_factor,
-                          energy=float(disp_e[k]) if k < len(disp_e) else float("nan"), **base))
+        out.append(
+            Sample(
+                name=f"{name}/disp-{k:03d}",
+                positions=cell.positions * length,
+                forces=forces[k] * force_factor,
+                energy=float(disp_e[k]) if k < len(disp_e) else float("nan"),
+                **base,
+            )
+        )
     return out
 
 
@@ -139,7 +162,7 @@ def _random_unitcell(rng: np.random.Generator, elements: list[str]):
     a = np.mean([EMT_FCC_A.get(s, 3.8) for s in symbols])
     strain = rng.normal(scale=0.015, size=(3, 3))
     cell = np.eye(3) * a @ (np.eye(3) + 0.5 * (strain + strain.T))
-    frac = np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]], dtype=float)
+    frac = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]], dtype=float)
     if rng.random() < 0.5:  # rattle
         frac = frac + rng.normal(scale=0.03, size=frac.shape) / a
     return PhonopyAtoms(symbols=symbols, cell=cell, scaled_positions=frac)
@@ -161,8 +184,14 @@ def _label_with_ase(ph, calc) -> tuple[list[float], float]:
     return energies, run(ph.supercell)[1]
 
 
-def make_dataset(out: str | Path, n_structures: int, seed: int = 0, calculator: str = "emt",
-                 dim: int = 2, elements: list[str] | None = None) -> list[Path]:
+def make_dataset(
+    out: str | Path,
+    n_structures: int,
+    seed: int = 0,
+    calculator: str = "emt",
+    dim: int = 2,
+    elements: list[str] | None = None,
+) -> list[Path]:
     """Write ``n_structures`` labelled phonopy folders ``out/s0000/ ...`` (see module doc)."""
     from phonopy import Phonopy
     from phonopy.file_IO import write_force_constants_to_hdf5, write_FORCE_SETS
@@ -178,22 +207,38 @@ def make_dataset(out: str | Path, n_structures: int, seed: int = 0, calculator: 
         folder = Path(out) / f"s{k:04d}"
         folder.mkdir(parents=True, exist_ok=True)
         with _quiet():
-            ph = Phonopy(_random_unitcell(rng, elements),
-                         supercell_matrix=np.eye(3, dtype=int) * dim, primitive_matrix="auto")
+            ph = Phonopy(
+                _random_unitcell(rng, elements),
+                supercell_matrix=np.eye(3, dtype=int) * dim,
+                primitive_matrix="auto",
+            )
             ph.generate_displacements(distance=0.01)
             disp_e, e0 = _label_with_ase(ph, calc)
             ph.produce_force_constants()
         with atomic_path(folder / "phonopy_disp.yaml") as tmp, _quiet():
-            ph.save(str(tmp), settings={"force_sets": False, "displacements": True,
-                                        "force_constants": False})
+            ph.save(
+                str(tmp),
+                settings={"force_sets": False, "displacements": True, "force_constants": False},
+            )
         with atomic_path(folder / "FORCE_SETS") as tmp:
             write_FORCE_SETS(ph.dataset, filename=str(tmp))
         with atomic_path(folder / "force_constants.hdf5") as tmp:
-            write_force_constants_to_hdf5(to_compact(ph, ph.force_constants), filename=str(tmp),
-                                          p2s_map=ph.primitive.p2s_map,
-                                          physical_unit="eV/angstrom^2")
+            write_force_constants_to_hdf5(
+                to_compact(ph, ph.force_constants),
+                filename=str(tmp),
+                p2s_map=ph.primitive.p2s_map,
+                physical_unit="eV/angstrom^2",
+            )
         with atomic_write(folder / "energies.json") as fh:
-            json.dump({"equilibrium_eV": e0, "displaced_eV": disp_e, "calculator": calculator,
-                       "seed": seed, "index": k}, fh)
+            json.dump(
+                {
+                    "equilibrium_eV": e0,
+                    "displaced_eV": disp_e,
+                    "calculator": calculator,
+                    "seed": seed,
+                    "index": k,
+                },
+                fh,
+            )
         folders.append(folder)
     return folders

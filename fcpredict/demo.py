@@ -35,18 +35,29 @@ def run_demo(out: Path, steps: int = 200, device: str = "cpu") -> dict:
     make_dataset(out / "data", 12, seed=0, elements=["Cu", "Ni", "Pd", "Ag"])
     make_dataset(out / "test", 1, seed=7, elements=["Cu"])
     log.info("2/5 training for %d steps", steps)
-    cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, sets=[
-        f"data.dirs=[{out / 'data'}]", f"train.steps={steps}", "train.eval_every=50",
-        "train.log_every=10", "train.warmup_steps=5", "train.lr=0.005",
-        "data.max_displacements=2"])
+    cfg = load_config(
+        Config,
+        preset="tiny",
+        presets_dir=PRESETS_DIR,
+        sets=[
+            f"data.dirs=[{out / 'data'}]",
+            f"train.steps={steps}",
+            "train.eval_every=50",
+            "train.log_every=10",
+            "train.warmup_steps=5",
+            "train.lr=0.005",
+            "data.max_displacements=2",
+        ],
+    )
     fit(cfg, out / "run", device=device)
     log.info("3/5 predicting the held-out structure")
     ref = load_phonopy(out / "test" / "s0000")
     ph = make_phonopy(ref.unitcell, ref.supercell_matrix, ref.primitive_matrix)
     model, mcfg = load_model(load_checkpoint(out / "run" / "checkpoints" / "best.pt"))
     fc = predict_fc(model, ph, mcfg.model.cutoff, symmetrize=True)
-    write_prediction(out / "pred" / "FORCE_CONSTANTS", ph, fc,
-                     {"config": to_dict(mcfg), "demo": True})
+    write_prediction(
+        out / "pred" / "FORCE_CONSTANTS", ph, fc, {"config": to_dict(mcfg), "demo": True}
+    )
     log.info("4/5 evaluating")
     pred = load_phonopy(out / "pred")
     metrics = phonon_metrics(pred, ref)

@@ -73,7 +73,10 @@ def _shift_grid(n: list[int], device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def neighbor_list(
-    positions: torch.Tensor, cell: torch.Tensor, cutoff: float, pbc: bool = True,
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    cutoff: float,
+    pbc: bool = True,
     chunk_pairs: int = 4_000_000,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All (i, j, S) with |r_j - r_i + S @ cell| < cutoff, in any cell shape.
@@ -100,7 +103,7 @@ def neighbor_list(
     per_chunk = max(1, chunk_pairs // max(1, n_atoms * n_atoms))
     src, dst, sh = [], [], []
     for start in range(0, shifts_grid.shape[0], per_chunk):
-        s = shifts_grid[start:start + per_chunk]  # (M, 3)
+        s = shifts_grid[start : start + per_chunk]  # (M, 3)
         t = s.double() @ lat  # (M, 3)
         # d[m, i, j] = r_j + t_m - r_i
         d = wrapped[None, None, :, :] + t[:, None, None, :] - wrapped[None, :, None, :]
@@ -121,7 +124,8 @@ def neighbor_list(
 
 
 def batch_graphs(
-    crystals: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], cutoff: float,
+    crystals: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    cutoff: float,
     pbc: bool = True,
 ) -> Graph:
     """Concatenate crystals (positions (N_b, 3), cell (3, 3), numbers (N_b,)) into one Graph."""
@@ -140,9 +144,13 @@ def batch_graphs(
         offset += pos.shape[0]
     positions = torch.cat(pos_l)
     return Graph(
-        positions=positions, cells=torch.stack(cells).to(positions.dtype),
-        numbers=torch.cat(num_l), batch=torch.cat(bat_l), edge_index=torch.cat(ei_l, dim=1),
-        shifts=torch.cat(sh_l).to(positions.dtype), num_graphs=len(crystals),
+        positions=positions,
+        cells=torch.stack(cells).to(positions.dtype),
+        numbers=torch.cat(num_l),
+        batch=torch.cat(bat_l),
+        edge_index=torch.cat(ei_l, dim=1),
+        shifts=torch.cat(sh_l).to(positions.dtype),
+        num_graphs=len(crystals),
     )
 
 

@@ -27,8 +27,14 @@ import torch
 from fcpredict.graph import Graph
 
 __all__ = [
-    "energy_and_forces", "hessian_rows", "full_hessian", "finite_difference_rows",
-    "force_constants", "symmetrize_fc", "asr_error", "index_symmetry_error",
+    "energy_and_forces",
+    "hessian_rows",
+    "full_hessian",
+    "finite_difference_rows",
+    "force_constants",
+    "symmetrize_fc",
+    "asr_error",
+    "index_symmetry_error",
 ]
 
 
@@ -72,8 +78,12 @@ def _rows_loop(model: torch.nn.Module, graph: Graph, v: torch.Tensor, create_gra
 
 
 def hessian_rows(
-    model: torch.nn.Module, graph: Graph, atoms: Sequence[int], method: str = "auto",
-    chunk: int | None = None, create_graph: bool = False,
+    model: torch.nn.Module,
+    graph: Graph,
+    atoms: Sequence[int],
+    method: str = "auto",
+    chunk: int | None = None,
+    create_graph: bool = False,
 ) -> torch.Tensor:
     """Phi[a, j, alpha, beta] for the atoms a in ``atoms``: shape (len(atoms), N, 3, 3).
 
@@ -120,16 +130,27 @@ def finite_difference_rows(
                 pos = graph.positions.detach().clone()
                 pos[a, alpha] += sign * step_a
                 with torch.enable_grad():
-                    g = Graph(pos, graph.cells, graph.numbers, graph.batch, graph.edge_index,
-                              graph.shifts, graph.num_graphs)
+                    g = Graph(
+                        pos,
+                        graph.cells,
+                        graph.numbers,
+                        graph.batch,
+                        graph.edge_index,
+                        graph.shifts,
+                        graph.num_graphs,
+                    )
                     f.append(energy_and_forces(model, g)[1])
             out[k, :, alpha, :] = -(f[0] - f[1]).cpu() / (2 * step_a)
     return out
 
 
 def force_constants(
-    model: torch.nn.Module, graph: Graph, phonon, mode: str = "primitive",
-    compact: bool = True, method: str = "auto",
+    model: torch.nn.Module,
+    graph: Graph,
+    phonon,
+    mode: str = "primitive",
+    compact: bool = True,
+    method: str = "auto",
 ) -> np.ndarray:
     """Force constants of the supercell of a ``phonopy.Phonopy`` object (eV/A^2).
 
@@ -156,8 +177,9 @@ def force_constants(
         fc = np.zeros((n, n, 3, 3), dtype="double", order="C")
         fc[indep] = hessian_rows(model, graph, list(indep), method).detach().double().cpu()
         lattice = np.array(sc.cell.T, dtype="double", order="C")
-        distribute_force_constants(fc, indep, lattice, sym.symmetry_operations["rotations"],
-                                   sym.atomic_permutations)
+        distribute_force_constants(
+            fc, indep, lattice, sym.symmetry_operations["rotations"], sym.atomic_permutations
+        )
     else:
         raise ValueError(f"unknown mode {mode!r} (primitive|independent|full)")
     return full_fc_to_compact_fc(prim, fc) if compact else fc

@@ -18,8 +18,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["relative_frobenius", "dynamical_matrices", "eigen_reference", "eigen_loss",
-           "AdaptiveWeights"]
+__all__ = [
+    "relative_frobenius",
+    "dynamical_matrices",
+    "eigen_reference",
+    "eigen_loss",
+    "AdaptiveWeights",
+]
 
 
 def relative_frobenius(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -27,8 +32,9 @@ def relative_frobenius(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return (pred - ref).pow(2).sum() / ref.pow(2).sum().clamp_min(1e-12)
 
 
-def dynamical_matrices(fc: torch.Tensor, phase: torch.Tensor, onehot: torch.Tensor,
-                       inv_sqrt_m: torch.Tensor) -> torch.Tensor:
+def dynamical_matrices(
+    fc: torch.Tensor, phase: torch.Tensor, onehot: torch.Tensor, inv_sqrt_m: torch.Tensor
+) -> torch.Tensor:
     """D(q) (Q, 3 n_p, 3 n_p) complex from compact rows fc (n_p, N, 3, 3).
 
     phase (Q, n_p, N) complex = exp(i q.(r_j - r_a)); onehot (N, n_p) maps atom j to its

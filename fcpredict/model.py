@@ -36,8 +36,12 @@ def poly_cutoff(r: torch.Tensor, cutoff: float, p: int = 6) -> torch.Tensor:
     """Smooth envelope u(r) = 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2),
     x = r/cutoff, zero beyond; u, u' and u'' vanish at the cutoff (DimeNet, p = 6)."""
     x = (r / cutoff).clamp(max=1.0)
-    u = (1 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1)
-         - p * (p + 1) / 2 * x ** (p + 2))
+    u = (
+        1
+        - (p + 1) * (p + 2) / 2 * x**p
+        + p * (p + 2) * x ** (p + 1)
+        - p * (p + 1) / 2 * x ** (p + 2)
+    )
     return u * (r < cutoff).to(r.dtype)
 
 
@@ -75,11 +79,11 @@ class EquivariantLayerNorm(nn.Module):
         out, iw, ib = [], 0, 0
         for (mul, ir), sl in zip(self.irreps, self.irreps.slices()):
             f = x[:, sl].reshape(-1, mul, ir.dim)
-            w = self.weight[iw:iw + mul][None, :, None]
+            w = self.weight[iw : iw + mul][None, :, None]
             if ir.l == 0:
                 f = f - f.mean(dim=1, keepdim=True)
                 f = f / torch.sqrt(f.pow(2).mean(dim=(1, 2), keepdim=True) + self.eps)
-                f = f * w + self.bias[ib:ib + mul][None, :, None]
+                f = f * w + self.bias[ib : ib + mul][None, :, None]
                 ib += mul
             else:
                 f = f / torch.sqrt(f.pow(2).sum(-1).mean(-1)[:, None, None] / ir.dim + self.eps_vec)
@@ -121,10 +125,12 @@ class EquivariantAttention(nn.Module):
                         instr.append((i1, i2, len(mid), "uvu", True))
                         mid.append((mul, ir3))
         self.irreps_mid = o3.Irreps(mid)
-        self.tp = o3.TensorProduct(irreps, irreps_sh, self.irreps_mid, instr,
-                                   internal_weights=False, shared_weights=False)
+        self.tp = o3.TensorProduct(
+            irreps, irreps_sh, self.irreps_mid, instr, internal_weights=False, shared_weights=False
+        )
         self.radial = enn.FullyConnectedNet(
-            [cfg.num_rbf, cfg.radial_hidden, self.tp.weight_numel], torch.nn.functional.silu)
+            [cfg.num_rbf, cfg.radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
+        )
         n_att = 8 * cfg.num_heads
         self.att_scalars = o3.Linear(self.irreps_mid, o3.Irreps(f"{n_att}x0e"))
         self.att_mlp = nn.Sequential(nn.SiLU(), nn.Linear(n_att, cfg.num_heads))
@@ -132,8 +138,14 @@ class EquivariantAttention(nn.Module):
         self.out = o3.Linear(irreps, irreps)
         self.drop = nn.Dropout(cfg.attn_dropout)
 
-    def forward(self, x: torch.Tensor, sh: torch.Tensor, rbf: torch.Tensor, env: torch.Tensor,
-                edge_index: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        sh: torch.Tensor,
+        rbf: torch.Tensor,
+        env: torch.Tensor,
+        edge_index: torch.Tensor,
+    ) -> torch.Tensor:
         """x (N, irreps), sh (E, irreps_sh), rbf (E, R), env (E,) -> update (N, irreps)."""
         i, j = edge_index
         msg = self.tp(self.lin_src(x)[j] + self.lin_dst(x)[i], sh, self.radial(rbf))
@@ -184,19 +196,22 @@ class EquiformerEnergy(nn.Module):
         self.embed = nn.Embedding(cfg.max_z + 1, n0)
         self.rbf = GaussianRBF(cfg.num_rbf, cfg.cutoff)
         self.attn = nn.ModuleList(
-            EquivariantAttention(self.irreps, self.irreps_sh, cfg) for _ in range(cfg.num_layers))
+            EquivariantAttention(self.irreps, self.irreps_sh, cfg) for _ in range(cfg.num_layers)
+        )
         self.ffn = nn.ModuleList(GatedFFN(self.irreps, cfg.ffn_mult) for _ in range(cfg.num_layers))
         self.norm1 = nn.ModuleList(EquivariantLayerNorm(self.irreps) for _ in range(cfg.num_layers))
         self.norm2 = nn.ModuleList(EquivariantLayerNorm(self.irreps) for _ in range(cfg.num_layers))
         self.norm_out = EquivariantLayerNorm(self.irreps)
-        self.head = nn.Sequential(nn.Linear(n0, cfg.radial_hidden), nn.SiLU(),
-                                  nn.Linear(cfg.radial_hidden, 1))
+        self.head = nn.Sequential(
+            nn.Linear(n0, cfg.radial_hidden), nn.SiLU(), nn.Linear(cfg.radial_hidden, 1)
+        )
         self.atom_ref = nn.Embedding(cfg.max_z + 1, 1)
         nn.init.zeros_(self.atom_ref.weight)
         self.n0 = n0
 
-    def forward(self, graph: Graph, positions: torch.Tensor | None = None,
-                cells: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, graph: Graph, positions: torch.Tensor | None = None, cells: torch.Tensor | None = None
+    ) -> torch.Tensor:
         vec = edge_vectors(graph, positions, cells)
         r = torch.linalg.norm(vec, dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
@@ -223,20 +238,23 @@ class GraphTransformerEnergy(nn.Module):
         self.rbf = GaussianRBF(cfg.num_rbf, cfg.cutoff)
         self.edge = nn.ModuleList(
             nn.Sequential(nn.Linear(cfg.num_rbf + 3, d), nn.SiLU(), nn.Linear(d, 2 * d))
-            for _ in range(cfg.num_layers))
+            for _ in range(cfg.num_layers)
+        )
         self.q = nn.ModuleList(nn.Linear(d, d) for _ in range(cfg.num_layers))
         self.kv = nn.ModuleList(nn.Linear(d, 2 * d) for _ in range(cfg.num_layers))
         self.ffn = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
-            for _ in range(cfg.num_layers))
+            for _ in range(cfg.num_layers)
+        )
         self.norm = nn.ModuleList(nn.LayerNorm(d) for _ in range(cfg.num_layers))
         self.drop = nn.Dropout(cfg.attn_dropout)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
         self.atom_ref = nn.Embedding(cfg.max_z + 1, 1)
         nn.init.zeros_(self.atom_ref.weight)
 
-    def forward(self, graph: Graph, positions: torch.Tensor | None = None,
-                cells: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, graph: Graph, positions: torch.Tensor | None = None, cells: torch.Tensor | None = None
+    ) -> torch.Tensor:
         vec = edge_vectors(graph, positions, cells)
         r = torch.linalg.norm(vec, dim=-1)
         env = poly_cutoff(r, self.cfg.cutoff)

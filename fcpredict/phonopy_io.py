@@ -23,8 +23,14 @@ import click
 import numpy as np
 
 __all__ = [
-    "FcInputError", "load_phonopy", "read_structure", "read_force_constants",
-    "write_prediction", "to_compact", "fc_unit_factor", "make_phonopy",
+    "FcInputError",
+    "load_phonopy",
+    "read_structure",
+    "read_force_constants",
+    "write_prediction",
+    "to_compact",
+    "fc_unit_factor",
+    "make_phonopy",
 ]
 
 
@@ -76,13 +82,16 @@ def load_phonopy(path: str | Path, produce_fc: bool = True, symprec: float = 1e-
     yaml_path = _phonopy_yaml_in(path) if path.is_dir() else path
     folder = yaml_path.parent
     fs = folder / "FORCE_SETS"
-    fc_file = next((folder / n for n in ("force_constants.hdf5", "FORCE_CONSTANTS")
-                    if (folder / n).is_file()), None)
+    fc_file = next(
+        (folder / n for n in ("force_constants.hdf5", "FORCE_CONSTANTS") if (folder / n).is_file()),
+        None,
+    )
     kw: dict[str, Any] = dict(is_nac=False, log_level=0, produce_fc=False, symprec=symprec)
     try:
         with _quiet():
-            ph = phonopy.load(str(yaml_path), force_sets_filename=str(fs) if fs.is_file()
-                              else None, **kw)
+            ph = phonopy.load(
+                str(yaml_path), force_sets_filename=str(fs) if fs.is_file() else None, **kw
+            )
     except Exception as exc:  # phonopy raises many types for a bad yaml
         raise FcInputError(f"{yaml_path}: not a readable phonopy yaml ({exc})") from exc
     if not fs.is_file() and (folder / "vasprun.xml").is_file():
@@ -115,8 +124,9 @@ def _produce_fc(ph, yaml_path: Path, force_sets: Path | None) -> None:
             calc = "symfc" if "displacements" in ph.dataset else None
             ph.produce_force_constants(fc_calculator=calc)
     except Exception as exc:
-        raise FcInputError(f"{force_sets or yaml_path}: cannot fit force constants ({exc})") \
-            from exc
+        raise FcInputError(
+            f"{force_sets or yaml_path}: cannot fit force constants ({exc})"
+        ) from exc
     ph.force_constants = to_compact(ph, ph.force_constants)
 
 
@@ -148,8 +158,10 @@ def read_force_constants(path: str | Path, ph) -> np.ndarray:
         raise FcInputError(f"{path}: not a readable force-constants file ({exc})") from exc
     fc = np.asarray(fc, dtype="double")
     if fc.ndim != 4 or fc.shape[1] != len(ph.supercell):
-        raise FcInputError(f"{path}: force constants of shape {fc.shape} do not match the "
-                           f"{len(ph.supercell)}-atom supercell")
+        raise FcInputError(
+            f"{path}: force constants of shape {fc.shape} do not match the "
+            f"{len(ph.supercell)}-atom supercell"
+        )
     return fc * fc_unit_factor(ph.calculator)[1]
 
 
@@ -201,14 +213,17 @@ def write_prediction(out: str | Path, ph, fc: np.ndarray, meta: dict[str, Any]) 
     with atomic_path(out) as tmp:
         write_FORCE_CONSTANTS(fc, filename=str(tmp), p2s_map=p2s)
     with atomic_path(h5) as tmp:
-        write_force_constants_to_hdf5(fc, filename=str(tmp), p2s_map=p2s,
-                                      physical_unit="eV/angstrom^2")
+        write_force_constants_to_hdf5(
+            fc, filename=str(tmp), p2s_map=p2s, physical_unit="eV/angstrom^2"
+        )
         import h5py
 
         with h5py.File(tmp, "a") as f:
             write_json_attr(f, "fcpredict", meta)
     ph.force_constants = fc
     with atomic_path(yml) as tmp, _quiet():
-        ph.save(str(tmp), settings={"force_constants": True, "force_sets": False,
-                                    "displacements": False})
+        ph.save(
+            str(tmp),
+            settings={"force_constants": True, "force_sets": False, "displacements": False},
+        )
     return [out, h5, yml]

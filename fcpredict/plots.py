@@ -21,8 +21,15 @@ def _bands_dos(ph, bands, mesh):
     return bs.distances, bs.frequencies, ph.total_dos.frequency_points, ph.total_dos.dos
 
 
-def plot_bands_dos(ph_pred, ph_ref, path: str | Path, title: str = "",
-                   mesh=(12, 12, 12), npoints: int = 41, pred_label: str = "fcpredict") -> Path:
+def plot_bands_dos(
+    ph_pred,
+    ph_ref,
+    path: str | Path,
+    title: str = "",
+    mesh=(12, 12, 12),
+    npoints: int = 41,
+    pred_label: str = "fcpredict",
+) -> Path:
     """Band structure (seekpath path) and total DOS of prediction (red) vs reference (black)."""
     from common.io import atomic_path
     from fcpredict.apply import band_paths
@@ -30,10 +37,13 @@ def plot_bands_dos(ph_pred, ph_ref, path: str | Path, title: str = "",
     try:
         bands = band_paths(ph_ref, npoints)
     except Exception:
-        bands = [np.linspace([0, 0, 0], [0.5, 0, 0], npoints),
-                 np.linspace([0.5, 0, 0], [0.5, 0.5, 0], npoints)]
-    fig, (ax_b, ax_d) = plt.subplots(1, 2, figsize=(7.0, 3.6), sharey=True,
-                                     gridspec_kw={"width_ratios": [3, 1]})
+        bands = [
+            np.linspace([0, 0, 0], [0.5, 0, 0], npoints),
+            np.linspace([0.5, 0, 0], [0.5, 0.5, 0], npoints),
+        ]
+    fig, (ax_b, ax_d) = plt.subplots(
+        1, 2, figsize=(7.0, 3.6), sharey=True, gridspec_kw={"width_ratios": [3, 1]}
+    )
     for ph, color, label in ((ph_ref, "k", "reference"), (ph_pred, "tab:red", pred_label)):
         if ph is None:
             continue

@@ -57,25 +57,37 @@ def prepare(s: Sample, cutoff: float, dtype: torch.dtype, device: torch.device) 
     eig = None
     if s.fc is not None and s.qpoints_cart is not None:
         cdt = torch.complex128 if dtype == torch.float64 else torch.complex64
-        phase = torch.as_tensor(phases(s.positions, s.p2s, s.qpoints_cart), dtype=cdt,
-                                device=device)
+        phase = torch.as_tensor(
+            phases(s.positions, s.p2s, s.qpoints_cart), dtype=cdt, device=device
+        )
         onehot = torch.nn.functional.one_hot(torch.as_tensor(s.s2pp), len(s.p2s)).to(device)
         inv_m = t(1.0 / np.sqrt(s.masses[s.p2s]))
         d_ref = dynamical_matrices(t(s.fc), phase, onehot, inv_m)
         lam, vec = eigen_reference(d_ref)
         eig = (phase, onehot, inv_m, lam, vec)
     return TorchSample(
-        name=s.name, graph=graph, energy=s.energy,
+        name=s.name,
+        graph=graph,
+        energy=s.energy,
         forces=None if s.forces is None else t(s.forces),
         fc=None if s.fc is None else t(s.fc),
-        p2s=[] if s.p2s is None else [int(p) for p in s.p2s], eig=eig)
+        p2s=[] if s.p2s is None else [int(p) for p in s.p2s],
+        eig=eig,
+    )
 
 
 def _rotated(ts: TorchSample, rot: torch.Tensor) -> TorchSample:
     """The sample in a rotated frame (positions, cell, forces, fc rows, eigenvectors)."""
     g = ts.graph
-    graph = Graph(g.positions @ rot.T, g.cells @ rot.T, g.numbers, g.batch, g.edge_index,
-                  g.shifts, g.num_graphs)
+    graph = Graph(
+        g.positions @ rot.T,
+        g.cells @ rot.T,
+        g.numbers,
+        g.batch,
+        g.edge_index,
+        g.shifts,
+        g.num_graphs,
+    )
     fc = None if ts.fc is None else torch.einsum("xi,anij,yj->anxy", rot, ts.fc, rot)
     eig = ts.eig
     if eig is not None:
@@ -83,12 +95,14 @@ def _rotated(ts: TorchSample, rot: torch.Tensor) -> TorchSample:
         q, m, _ = vec.shape
         vec = torch.einsum("xi,qaim->qaxm", rot.to(vec.dtype), vec.reshape(q, -1, 3, m))
         eig = (eig[0], eig[1], eig[2], eig[3], vec.reshape(q, m, m))
-    return TorchSample(ts.name, graph, ts.energy, None if ts.forces is None else ts.forces @ rot.T,
-                       fc, ts.p2s, eig)
+    return TorchSample(
+        ts.name, graph, ts.energy, None if ts.forces is None else ts.forces @ rot.T, fc, ts.p2s, eig
+    )
 
 
-def sample_terms(model: torch.nn.Module, ts: TorchSample, cfg: Config,
-                 gen: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_terms(
+    model: torch.nn.Module, ts: TorchSample, cfg: Config, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
     """Available loss terms of one sample (differentiable in the model parameters)."""
     tc = cfg.train
     if tc.rotate:
@@ -115,8 +129,9 @@ def sample_terms(model: torch.nn.Module, ts: TorchSample, cfg: Config,
 
 def split_folders(cfg: Config) -> tuple[list[Path], list[Path]]:
     """Deterministic train/validation split of the phonopy folders (by folder)."""
-    folders = [f for f in find_phonopy_folders(list(cfg.data.dirs))
-               if f.name not in set(cfg.data.exclude)]
+    folders = [
+        f for f in find_phonopy_folders(list(cfg.data.dirs)) if f.name not in set(cfg.data.exclude)
+    ]
     if not folders:
         raise ValueError("no training folders left (check data.dirs and data.exclude)")
     order = np.random.default_rng(cfg.seed).permutation(len(folders))
@@ -127,8 +142,9 @@ def split_folders(cfg: Config) -> tuple[list[Path], list[Path]]:
     return [folders[i] for i in sorted(order[n_val:])], val
 
 
-def load_model(ckpt: dict[str, Any], device: torch.device | str = "cpu",
-               use_ema: bool = True) -> tuple[torch.nn.Module, Config]:
+def load_model(
+    ckpt: dict[str, Any], device: torch.device | str = "cpu", use_ema: bool = True
+) -> tuple[torch.nn.Module, Config]:
     """Rebuild the model of a checkpoint (EMA weights when stored) in eval mode."""
     from common.config import from_dict
 
@@ -136,8 +152,7 @@ def load_model(ckpt: dict[str, Any], device: torch.device | str = "cpu",
     model = build_model(cfg.model)
     state = ckpt["model"]
     if use_ema and ckpt.get("ema"):
-        state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items()
-                 if k != "n_averaged"}
+        state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
     model.load_state_dict(state)
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
     return model.to(device, dtype).eval(), cfg
@@ -163,16 +178,18 @@ def evaluate_model(model: torch.nn.Module, samples: list[TorchSample]) -> dict[s
     return out
 
 
-def fit(cfg: Config, run_dir: str | Path, device: str = "auto", resume: bool = False
-        ) -> dict[str, float]:
+def fit(
+    cfg: Config, run_dir: str | Path, device: str = "auto", resume: bool = False
+) -> dict[str, float]:
     """Train ``cfg`` into ``run_dir`` (see module docstring); returns the final metrics."""
     from fcpredict.train_loop import run_training
 
     return run_training(cfg, Path(run_dir), device, resume)
 
 
-def load_samples(folders: list[Path], cfg: Config, dtype: torch.dtype,
-                 device: torch.device) -> list[TorchSample]:
+def load_samples(
+    folders: list[Path], cfg: Config, dtype: torch.dtype, device: torch.device
+) -> list[TorchSample]:
     """All samples of ``folders`` as TorchSamples."""
     groups = load_folders(folders, cfg.data.max_displacements)
     return [prepare(s, cfg.model.cutoff, dtype, device) for g in groups.values() for s in g]

@@ -26,8 +26,9 @@ def _schedule(cfg: Config):
     return factor
 
 
-def _step_loss(model, train, cfg: Config, weights: AdaptiveWeights, rank: int, step: int
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+def _step_loss(
+    model, train, cfg: Config, weights: AdaptiveWeights, rank: int, step: int
+) -> tuple[torch.Tensor, dict[str, float]]:
     from common.distributed import all_reduce_mean
     from common.seeding import generator_for
 
@@ -72,17 +73,21 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
     train_f, val_f = split_folders(cfg)
     train = load_samples(train_f, cfg, dtype, info.device)
     val = load_samples(val_f, cfg, dtype, info.device) if val_f else train
-    log.info("train folders %d (%d samples), validation folders %d", len(train_f), len(train),
-             len(val_f))
+    log.info(
+        "train folders %d (%d samples), validation folders %d", len(train_f), len(train), len(val_f)
+    )
     model = build_model(cfg.model).to(info.device, dtype)
     broadcast_module(model)  # no-op in one process
     tc = cfg.train
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
     ema = torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema_decay or 0.0))
-    weights = AdaptiveWeights({"energy": tc.w_energy, "forces": tc.w_forces, "fc": tc.w_fc,
-                               "eigen": tc.w_eigen}, enabled=tc.adaptive)
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema_decay or 0.0)
+    )
+    weights = AdaptiveWeights(
+        {"energy": tc.w_energy, "forces": tc.w_forces, "fc": tc.w_fc, "eigen": tc.w_eigen},
+        enabled=tc.adaptive,
+    )
     step, best = 0, math.inf
     if resume:
         ckpt = load_checkpoint(last_checkpoint(run_dir), map_location=info.device)
@@ -92,19 +97,32 @@ def run_training(cfg: Config, run_dir: Path, device_spec: str, resume: bool) -> 
         # the checkpoint holds the unwrapped EMA weights; restore the average count too
         ema.n_averaged.fill_(int(ckpt["extra"].get("ema_n", step)))
     cfg_dict = to_dict(cfg)
-    metrics = MetricsWriter(run_dir / "metrics.jsonl", enabled=info.is_main,
-                            resume_step=step if resume else None)
+    metrics = MetricsWriter(
+        run_dir / "metrics.jsonl", enabled=info.is_main, resume_step=step if resume else None
+    )
 
     def save(path: Path) -> None:
         if info.is_main:
-            save_checkpoint(path, step=step, config=cfg_dict, model=model, optimizer=opt,
-                            scheduler=sched, ema=ema,
-                            extra={"adaptive": weights.state_dict(), "best": best,
-                                   "ema_n": int(ema.n_averaged)})
+            save_checkpoint(
+                path,
+                step=step,
+                config=cfg_dict,
+                model=model,
+                optimizer=opt,
+                scheduler=sched,
+                ema=ema,
+                extra={
+                    "adaptive": weights.state_dict(),
+                    "best": best,
+                    "ema_n": int(ema.n_averaged),
+                },
+            )
 
     final: dict[str, float] = {}
-    with GracefulInterrupt() as stop, ProgressReporter(tc.steps, "fcpredict train",
-                                                       enabled=info.is_main, start=step) as bar:
+    with (
+        GracefulInterrupt() as stop,
+        ProgressReporter(tc.steps, "fcpredict train", enabled=info.is_main, start=step) as bar,
+    ):
         while step < tc.steps:
             model.train()
             loss, vals = _step_loss(model, train, cfg, weights, info.rank, step)

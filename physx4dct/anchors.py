@@ -56,8 +56,9 @@ def farthest_point_sampling(xyz: Tensor, m: int) -> Tensor:
 
 
 @torch.no_grad()
-def knn_skinning(xyz: Tensor, anchors: Tensor, k: int, temperature: float,
-                 chunk: int = 8192) -> tuple[Tensor, Tensor]:
+def knn_skinning(
+    xyz: Tensor, anchors: Tensor, k: int, temperature: float, chunk: int = 8192
+) -> tuple[Tensor, Tensor]:
     """KNN skinning: indices (N,k) of the k nearest anchors and weights (N,k) summing to 1.
 
     w_ik = softmax_k(-d_ik^2 / temperature), d in scene units. Computed without gradient.
@@ -65,7 +66,7 @@ def knn_skinning(xyz: Tensor, anchors: Tensor, k: int, temperature: float,
     k = min(k, anchors.shape[0])
     idx_parts, w_parts = [], []
     for start in range(0, xyz.shape[0], chunk):
-        d2 = torch.cdist(xyz[start:start + chunk].detach(), anchors).square()
+        d2 = torch.cdist(xyz[start : start + chunk].detach(), anchors).square()
         d2k, idx = torch.topk(d2, k, dim=1, largest=False)
         idx_parts.append(idx)
         w_parts.append(torch.softmax(-d2k / temperature, dim=1))
@@ -125,17 +126,22 @@ class AnchorField(nn.Module):
         dim, n_pos = cfg.transformer_dim, cfg.anchor_pos_bands
         self.n_pos = n_pos  # Fourier bands of the anchor positions
         self.n_time = max(cfg.anchor_time_embed_dim // 2, 1)
-        self.pos_mlp = nn.Sequential(nn.Linear(3 * 2 * n_pos, cfg.anchor_pos_embed_dim), nn.GELU(),
-                                     nn.Linear(cfg.anchor_pos_embed_dim, cfg.anchor_pos_embed_dim))
+        self.pos_mlp = nn.Sequential(
+            nn.Linear(3 * 2 * n_pos, cfg.anchor_pos_embed_dim),
+            nn.GELU(),
+            nn.Linear(cfg.anchor_pos_embed_dim, cfg.anchor_pos_embed_dim),
+        )
         self.token = nn.Linear(cfg.anchor_pos_embed_dim + 2 * self.n_time, dim)
         self.time_grid = None
         if cfg.anchor_time_encoding == "grid":
             cells = torch.linspace(0.0, 1.0, cfg.anchor_time_cells, dtype=anchors.dtype)
             self.time_grid = nn.Parameter(fourier_features(cells[:, None], self.n_time))
-        layer = nn.TransformerEncoderLayer(dim, cfg.transformer_heads, 2 * dim, dropout=0.0,
-                                           batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, cfg.transformer_layers,
-                                             enable_nested_tensor=False)
+        layer = nn.TransformerEncoderLayer(
+            dim, cfg.transformer_heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, cfg.transformer_layers, enable_nested_tensor=False
+        )
         self.head = nn.Linear(dim, 3)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -151,8 +157,9 @@ class AnchorField(nn.Module):
     @torch.no_grad()
     def rebind(self, xyz: Tensor) -> None:
         """Re-skin the (new) Gaussian centres `xyz` (N,3) to the fixed anchors."""
-        idx, w = knn_skinning(xyz.to(self.anchors), self.anchors, self.cfg.anchor_k,
-                              self.cfg.anchor_temperature)
+        idx, w = knn_skinning(
+            xyz.to(self.anchors), self.anchors, self.cfg.anchor_k, self.cfg.anchor_temperature
+        )
         self.knn_idx, self.knn_w = idx, w
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
@@ -190,12 +197,23 @@ class AnchorField(nn.Module):
         """Optimizer groups: the network at base_lr * anchor_lr_scale and, with the grid time
         encoding, the time grid at base_lr * anchor_time_lr_scale; both decay over the run.
         base_lr is the HexPlane grid lr."""
-        groups = [{"params": self.network_params(), "lr": base_lr * self.cfg.anchor_lr_scale,
-                   "name": "anchor", "decay": True}]
+        groups = [
+            {
+                "params": self.network_params(),
+                "lr": base_lr * self.cfg.anchor_lr_scale,
+                "name": "anchor",
+                "decay": True,
+            }
+        ]
         if self.time_grid is not None:
-            groups.append({"params": [self.time_grid],
-                           "lr": base_lr * self.cfg.anchor_time_lr_scale,
-                           "name": "anchor_time_grid", "decay": True})
+            groups.append(
+                {
+                    "params": [self.time_grid],
+                    "lr": base_lr * self.cfg.anchor_time_lr_scale,
+                    "name": "anchor_time_grid",
+                    "decay": True,
+                }
+            )
         return groups
 
     def encode(self, h: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -248,10 +266,12 @@ class AnchorField(nn.Module):
     def query(self, points: Tensor, t: Tensor | float) -> Tensor:
         """Displacement (P, 3) at arbitrary points (P, 3) and one time, with fresh skinning
         (used by the finite-difference regularisers and the plots)."""
-        times = torch.as_tensor(t, dtype=self.anchors.dtype,
-                                device=self.anchors.device).reshape(-1)[:1]
-        idx, w = knn_skinning(points.to(self.anchors), self.anchors, self.cfg.anchor_k,
-                              self.cfg.anchor_temperature)
+        times = torch.as_tensor(t, dtype=self.anchors.dtype, device=self.anchors.device).reshape(
+            -1
+        )[:1]
+        idx, w = knn_skinning(
+            points.to(self.anchors), self.anchors, self.cfg.anchor_k, self.cfg.anchor_temperature
+        )
         return _skin(self.displacements(times), idx, w, None).to(points.dtype)
 
     def forward(self, xyz: Tensor, t: Tensor, step: int = 0) -> AnchorOut:
@@ -337,7 +357,7 @@ def st_tokens(fld: AnchorField, t: Tensor) -> Tensor:
 def st_center(fld: AnchorField, times: Tensor) -> Tensor:
     """Centre-time anchor displacements (B, M, 3) of the unmasked spatio-temporal pass."""
     m, c = fld.anchors.shape[0], fld.cfg.st_window_size // 2
-    outs = [fld.encode(st_tokens(fld, t))[0][:, c * m:(c + 1) * m] for t in times]
+    outs = [fld.encode(st_tokens(fld, t))[0][:, c * m : (c + 1) * m] for t in times]
     return torch.cat(outs)
 
 
@@ -350,9 +370,9 @@ def st_forward(fld: AnchorField, times: Tensor, step: int):
     for t in times:
         h = st_tokens(fld, t)
         d_all, lv_all = fld.encode(h)
-        ds.append(d_all[:, c * m:(c + 1) * m])
+        ds.append(d_all[:, c * m : (c + 1) * m])
         if lv_all is not None:
-            lvs.append(lv_all[:, c * m:(c + 1) * m])
+            lvs.append(lv_all[:, c * m : (c + 1) * m])
         if fld._learning() and cfg.lambda_lagbert > 0 and cfg.st_mask_ratio > 0:
             mask = fld.draw_mask(tuple(h.shape[:2]), cfg.st_mask_ratio, step)
             d_flag, _ = fld.encode(fld.apply_flag_mask(h, mask))

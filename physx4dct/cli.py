@@ -19,9 +19,14 @@ from physx4dct import __version__
 from physx4dct.fusion import fusion_cli_options, pop_fusion_overrides
 
 _PHANTOM_FLAGS = {
-    "views": "phantom.n_views", "trace": "phantom.trace", "photons": "phantom.photons",
-    "phase_noise": "phantom.phase_noise", "sparse_stride": "phantom.sparse_stride",
-    "drift": "phantom.drift", "static": "phantom.static", "seed": "phantom.seed",
+    "views": "phantom.n_views",
+    "trace": "phantom.trace",
+    "photons": "phantom.photons",
+    "phase_noise": "phantom.phase_noise",
+    "sparse_stride": "phantom.sparse_stride",
+    "drift": "phantom.drift",
+    "static": "phantom.static",
+    "seed": "phantom.seed",
 }
 
 
@@ -40,25 +45,53 @@ def _load_cfg(preset, config_file, sets, overrides):
     from common.config import load_config
     from physx4dct.config import PRESETS_DIR, Config
 
-    return load_config(Config, preset=preset, presets_dir=PRESETS_DIR, config_file=config_file,
-                       overrides=overrides, sets=sets)
+    return load_config(
+        Config,
+        preset=preset,
+        presets_dir=PRESETS_DIR,
+        config_file=config_file,
+        overrides=overrides,
+        sets=sets,
+    )
 
 
 @cli.command()
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
-              help="Output scan (.pickle, NAF/X²-Gaussian format).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Output scan (.pickle, NAF/X²-Gaussian format).",
+)
 @config_options
 @click.option("--views", type=int, default=None, help="Training projections over the scan.")
-@click.option("--trace", type=click.Choice(["regular", "irregular"]), default=None,
-              help="Breathing trace: regular, or irregular period and amplitude.")
-@click.option("--drift", type=float, default=None,
-              help="Baseline drift over the scan (fraction of the amplitude).")
-@click.option("--photons", type=float, default=None,
-              help="Incident photons per pixel for Poisson noise (0 = noiseless).")
-@click.option("--phase-noise", type=float, default=None,
-              help="Robustness variant: std of recorded phase/time errors (fraction of a cycle).")
-@click.option("--sparse-stride", type=int, default=None,
-              help="Robustness variant: keep every k-th view.")
+@click.option(
+    "--trace",
+    type=click.Choice(["regular", "irregular"]),
+    default=None,
+    help="Breathing trace: regular, or irregular period and amplitude.",
+)
+@click.option(
+    "--drift",
+    type=float,
+    default=None,
+    help="Baseline drift over the scan (fraction of the amplitude).",
+)
+@click.option(
+    "--photons",
+    type=float,
+    default=None,
+    help="Incident photons per pixel for Poisson noise (0 = noiseless).",
+)
+@click.option(
+    "--phase-noise",
+    type=float,
+    default=None,
+    help="Robustness variant: std of recorded phase/time errors (fraction of a cycle).",
+)
+@click.option(
+    "--sparse-stride", type=int, default=None, help="Robustness variant: keep every k-th view."
+)
 @click.option("--static/--breathing", default=None, help="Switch breathing off (3D phantom).")
 @seed_option
 def phantom(out, preset, config_file, sets, **flags) -> None:
@@ -75,36 +108,67 @@ def phantom(out, preset, config_file, sets, **flags) -> None:
 
     scan.meta["config"] = to_dict(cfg)
     write_scan(scan, out)
-    click.echo(f"wrote {out}: {len(scan.train.angles)} views, {scan.volumes.shape[0]} GT "
-               f"phases, mean period {scan.meta['mean_period_s']:.2f} s")
+    click.echo(
+        f"wrote {out}: {len(scan.train.angles)} views, {scan.volumes.shape[0]} GT "
+        f"phases, mean period {scan.meta['mean_period_s']:.2f} s"
+    )
 
 
 @cli.command()
-@click.option("--data", type=click.Path(dir_okay=False), required=True,
-              help="Scan to reconstruct (.pickle).")
+@click.option(
+    "--data", type=click.Path(dir_okay=False), required=True, help="Scan to reconstruct (.pickle)."
+)
 @run_options
 @config_options
-@click.option("--model", type=click.Choice(["4d", "static"]), default=None,
-              help="4d (deforming Gaussians) or static (R²-Gaussian 3D fit).")
+@click.option(
+    "--model",
+    type=click.Choice(["4d", "static"]),
+    default=None,
+    help="4d (deforming Gaussians) or static (R²-Gaussian 3D fit).",
+)
 @click.option("--iterations", type=int, default=None, help="Total training iterations.")
-@click.option("--period-init", type=float, default=None,
-              help="Initial breathing period (s) of the learned T = exp(tau).")
+@click.option(
+    "--period-init",
+    type=float,
+    default=None,
+    help="Initial breathing period (s) of the learned T = exp(tau).",
+)
 @seed_option
 @device_option
 @dtype_option
 @fusion_cli_options
-def train(data, run_dir, resume, preset, config_file, sets, model, iterations, period_init,
-          seed, device, dtype, **fusion) -> None:
+def train(
+    data,
+    run_dir,
+    resume,
+    preset,
+    config_file,
+    sets,
+    model,
+    iterations,
+    period_init,
+    seed,
+    device,
+    dtype,
+    **fusion,
+) -> None:
     """Reconstruct one scan; checkpoints, metrics.jsonl and config.yaml go to RUN_DIR."""
     from common.distributed import cleanup_distributed, setup_distributed
     from physx4dct.train import fit
 
-    overrides = {"model": model, "train.iterations": iterations, "seed": seed, "dtype": dtype,
-                 "train.period_init_s": period_init, **pop_fusion_overrides(fusion)}
+    overrides = {
+        "model": model,
+        "train.iterations": iterations,
+        "seed": seed,
+        "dtype": dtype,
+        "train.period_init_s": period_init,
+        **pop_fusion_overrides(fusion),
+    }
     cfg = _load_cfg(preset, config_file, sets, overrides)
     if resume and not (Path(run_dir) / "checkpoints" / "last.pt").is_file():
-        raise click.BadParameter(f"{run_dir}/checkpoints/last.pt does not exist",
-                                 param_hint="--resume")
+        raise click.BadParameter(
+            f"{run_dir}/checkpoints/last.pt does not exist", param_hint="--resume"
+        )
     info = setup_distributed(device)
     try:
         metrics = fit(cfg, run_dir, data, info=info, resume=resume)
@@ -124,16 +188,40 @@ def _scan_and_model(data: str, checkpoint: str):
 
 
 @cli.command()
-@click.option("--checkpoint", type=click.Path(dir_okay=False), required=True,
-              help="Trained model (checkpoints/best.pt or last.pt).")
-@click.option("--data", type=click.Path(dir_okay=False), required=True,
-              help="The scan the model was trained on (.pickle; geometry).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="Output .npz with projections (B, H, W), angles and times.")
-@click.option("--time", "times", type=float, multiple=True, required=True,
-              help="Acquisition time (s); repeat, or give one per --angle.")
-@click.option("--angle", "angles", type=float, multiple=True, required=True,
-              help="Gantry angle (degrees); repeat.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Trained model (checkpoints/best.pt or last.pt).",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The scan the model was trained on (.pickle; geometry).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Output .npz with projections (B, H, W), angles and times.",
+)
+@click.option(
+    "--time",
+    "times",
+    type=float,
+    multiple=True,
+    required=True,
+    help="Acquisition time (s); repeat, or give one per --angle.",
+)
+@click.option(
+    "--angle",
+    "angles",
+    type=float,
+    multiple=True,
+    required=True,
+    help="Gantry angle (degrees); repeat.",
+)
 def render(checkpoint, data, out, times, angles) -> None:
     """Render projections of a trained model at given times and gantry angles."""
     import numpy as np
@@ -149,24 +237,49 @@ def render(checkpoint, data, out, times, angles) -> None:
     times = list(times) * len(angles) if len(times) == 1 else list(times)
     dt = model.cloud.xyz.dtype
     with torch.no_grad():
-        imgs = [render_projection(model, scan.geo, torch.tensor(np.radians(a), dtype=dt),
-                                  torch.tensor(t / scan.scan_s, dtype=dt))[0].numpy()
-                for a, t in zip(angles, times)]
+        imgs = [
+            render_projection(
+                model,
+                scan.geo,
+                torch.tensor(np.radians(a), dtype=dt),
+                torch.tensor(t / scan.scan_s, dtype=dt),
+            )[0].numpy()
+            for a, t in zip(angles, times)
+        ]
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, projections=np.stack(imgs), angles_deg=np.asarray(angles),
-                 time_s=np.asarray(times), config=json.dumps(to_dict(cfg)))
+        np.savez(
+            handle,
+            projections=np.stack(imgs),
+            angles_deg=np.asarray(angles),
+            time_s=np.asarray(times),
+            config=json.dumps(to_dict(cfg)),
+        )
     click.echo(f"wrote {out}: {len(imgs)} projections")
 
 
 @cli.command()
-@click.option("--data", type=click.Path(dir_okay=False), required=True,
-              help="Scan with ground-truth volumes (.pickle).")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="Trained model to score (omit with --fdk).")
-@click.option("--fdk", "fdk_mode", type=click.Choice(["binned", "all"]), default=None,
-              help="Score an FDK baseline instead of a model.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write the scores as JSON here.")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Scan with ground-truth volumes (.pickle).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Trained model to score (omit with --fdk).",
+)
+@click.option(
+    "--fdk",
+    "fdk_mode",
+    type=click.Choice(["binned", "all"]),
+    default=None,
+    help="Score an FDK baseline instead of a model.",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Write the scores as JSON here."
+)
 def evaluate(data, checkpoint, fdk_mode, out) -> None:
     """PSNR3D/SSIM3D per phase in the X²-Gaussian and the STNF4D conventions."""
     from common.io import atomic_write
@@ -189,17 +302,24 @@ def evaluate(data, checkpoint, fdk_mode, out) -> None:
     click.echo("mean:    " + " ".join(f"{n}={v:.4f}" for n, v in scores["mean"].items()))
     if out:
         with atomic_write(out) as handle:
-            json.dump({"data": str(data), "checkpoint": checkpoint, "fdk": fdk_mode, **scores},
-                      handle, indent=2)
+            json.dump(
+                {"data": str(data), "checkpoint": checkpoint, "fdk": fdk_mode, **scores},
+                handle,
+                indent=2,
+            )
 
 
 @cli.command()
-@click.option("--checkpoint", type=click.Path(dir_okay=False), required=True,
-              help="Trained model.")
-@click.option("--data", type=click.Path(dir_okay=False), required=True,
-              help="Scan with ground truth (.pickle).")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Directory for the PNG figures.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), required=True, help="Trained model.")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Scan with ground truth (.pickle).",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), required=True, help="Directory for the PNG figures."
+)
 def plot(checkpoint, data, out) -> None:
     """Slices GT vs reconstruction per phase, error maps, learned vs true breathing trace."""
     from physx4dct.plots import write_figures
@@ -215,10 +335,19 @@ def plot(checkpoint, data, out) -> None:
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Directory for the scan, runs, scores and figures.")
-@click.option("--iterations", type=int, default=400, show_default=True,
-              help="Training iterations of the 4D model.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Directory for the scan, runs, scores and figures.",
+)
+@click.option(
+    "--iterations",
+    type=int,
+    default=400,
+    show_default=True,
+    help="Training iterations of the 4D model.",
+)
 @seed_option
 def demo(out, iterations, seed) -> None:
     """End to end in ~3 minutes: phantom -> FDK -> 4D Gaussians -> scores -> figures."""

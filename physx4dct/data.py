@@ -52,8 +52,12 @@ class Views:
         return Views(self.angles[idx], self.projections[idx], self.time_s[idx], self.phase[idx])
 
     def to_dict(self) -> dict:
-        return {"angles": self.angles, "projections": self.projections, "time": self.time_s,
-                "phase": self.phase}
+        return {
+            "angles": self.angles,
+            "projections": self.projections,
+            "time": self.time_s,
+            "phase": self.phase,
+        }
 
 
 @dataclass
@@ -76,17 +80,23 @@ class Scan:
 def write_scan(scan: Scan, path: str | Path) -> None:
     """Write `scan` as a NAF/X²-style pickle, atomically."""
     data: dict[str, Any] = scan.geo.to_dict()
-    data.update({
-        "numTrain": int(len(scan.train.angles)),
-        "numVal": int(len(scan.val.angles)) if scan.val is not None else 0,
-        "scanTime": float(scan.scan_s), "projection_unit": "scene",
-        "startAngle": float(scan.train.angles[0]) if len(scan.train.angles) else 0.0,
-        "totalAngle": float(np.ptp(scan.train.angles)) if len(scan.train.angles) else 0.0,
-        "train": scan.train.to_dict(),
-        "val": scan.val.to_dict() if scan.val is not None else None,
-        "image": scan.volumes, "image_time": scan.volume_time_s,
-        "image_phase": scan.volume_phase, "breathing": scan.breathing, "meta": scan.meta,
-    })
+    data.update(
+        {
+            "numTrain": int(len(scan.train.angles)),
+            "numVal": int(len(scan.val.angles)) if scan.val is not None else 0,
+            "scanTime": float(scan.scan_s),
+            "projection_unit": "scene",
+            "startAngle": float(scan.train.angles[0]) if len(scan.train.angles) else 0.0,
+            "totalAngle": float(np.ptp(scan.train.angles)) if len(scan.train.angles) else 0.0,
+            "train": scan.train.to_dict(),
+            "val": scan.val.to_dict() if scan.val is not None else None,
+            "image": scan.volumes,
+            "image_time": scan.volume_time_s,
+            "image_phase": scan.volume_phase,
+            "breathing": scan.breathing,
+            "meta": scan.meta,
+        }
+    )
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         pickle.dump(data, handle, protocol=4)
 
@@ -127,8 +137,10 @@ def read_scan(path: str | Path) -> Scan:
         unit = data.get("projection_unit", "scene")
         train = _views(data["train"], geo.scale, unit, scan_s)
         if train.projections.shape[1:] != tuple(geo.nDetector):
-            raise ValueError(f"projections {train.projections.shape[1:]} do not match "
-                             f"nDetector {list(geo.nDetector)}")
+            raise ValueError(
+                f"projections {train.projections.shape[1:]} do not match "
+                f"nDetector {list(geo.nDetector)}"
+            )
         val = _views(data["val"], geo.scale, unit, scan_s) if data.get("val") else None
         vols = data.get("image")
         if vols is not None:
@@ -139,11 +151,19 @@ def read_scan(path: str | Path) -> Scan:
     except (KeyError, ValueError, TypeError) as exc:
         raise click.ClickException(f"{path}: malformed scan ({exc})") from None
     times = data.get("image_time")
-    return Scan(geo=geo, train=train, val=val, scan_s=scan_s, volumes=vols,
-                volume_time_s=None if times is None else np.asarray(times, float),
-                volume_phase=None if data.get("image_phase") is None
-                else np.asarray(data["image_phase"], float),
-                breathing=data.get("breathing"), meta=data.get("meta") or {})
+    return Scan(
+        geo=geo,
+        train=train,
+        val=val,
+        scan_s=scan_s,
+        volumes=vols,
+        volume_time_s=None if times is None else np.asarray(times, float),
+        volume_phase=None
+        if data.get("image_phase") is None
+        else np.asarray(data["image_phase"], float),
+        breathing=data.get("breathing"),
+        meta=data.get("meta") or {},
+    )
 
 
 def phase_bins(phase: np.ndarray, n_bins: int) -> np.ndarray:
@@ -156,17 +176,35 @@ def geometry_of(cfg: PhantomConfig) -> ConeGeometry:
     mag = cfg.DSD / cfg.DSO
     pix = cfg.fov_mm * math.sqrt(2) * mag / cfg.detector * 0.8
     vox = cfg.fov_mm / cfg.volume
-    return ConeGeometry(DSD=cfg.DSD, DSO=cfg.DSO, nDetector=(cfg.detector, cfg.detector),
-                        dDetector=(pix, pix), nVoxel=(cfg.volume,) * 3, dVoxel=(vox,) * 3)
+    return ConeGeometry(
+        DSD=cfg.DSD,
+        DSO=cfg.DSO,
+        nDetector=(cfg.detector, cfg.detector),
+        dDetector=(pix, pix),
+        nVoxel=(cfg.volume,) * 3,
+        dVoxel=(vox,) * 3,
+    )
 
 
 def _trace(cfg: PhantomConfig) -> BreathingTrace:
-    return make_trace(cfg.scan_s, cfg.period_s, cfg.trace, period_jitter=cfg.period_jitter,
-                      amplitude_jitter=cfg.amplitude_jitter, drift=cfg.drift, seed=cfg.seed)
+    return make_trace(
+        cfg.scan_s,
+        cfg.period_s,
+        cfg.trace,
+        period_jitter=cfg.period_jitter,
+        amplitude_jitter=cfg.amplitude_jitter,
+        drift=cfg.drift,
+        seed=cfg.seed,
+    )
 
 
-def _project(cfg: PhantomConfig, geo: ConeGeometry, trace: BreathingTrace,
-             angles: np.ndarray, times: np.ndarray) -> np.ndarray:
+def _project(
+    cfg: PhantomConfig,
+    geo: ConeGeometry,
+    trace: BreathingTrace,
+    angles: np.ndarray,
+    times: np.ndarray,
+) -> np.ndarray:
     pts = voxel_centres(geo, torch.float32) / geo.scale
     phi, d = trace.at(times)
     out = []
@@ -203,8 +241,9 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
         proj = _noisy(cfg, _project(cfg, geo, trace, ang, t), rng)
         phi, _ = trace.at(t)
         err = rng.normal(0.0, cfg.phase_noise, size=t.shape) if cfg.phase_noise > 0 else 0.0
-        period_here = 1.0 / np.interp(t, trace.time_s[1:], 1.0 / np.diff(trace.time_s)
-                                      * np.diff(trace.phase_cycles))
+        period_here = 1.0 / np.interp(
+            t, trace.time_s[1:], 1.0 / np.diff(trace.time_s) * np.diff(trace.phase_cycles)
+        )
         sets.append(Views(ang, proj, t + err * period_here, np.mod(phi + err, 1.0)))
     train, val = sets
     if cfg.sparse_stride > 1:
@@ -213,12 +252,26 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
     vt = np.array([trace.time_of_phase(mid + k / cfg.n_phases) for k in range(cfg.n_phases)])
     pts = voxel_centres(geo, torch.float32) / geo.scale
     on = 0.0 if cfg.static else 1.0
-    vols = np.stack([thorax_volume(pts, on * dd, on * p, cfg.amplitude_mm, geo.dVoxel[0]).numpy()
-                     for p, dd in zip(*trace.at(vt))])
+    vols = np.stack(
+        [
+            thorax_volume(pts, on * dd, on * p, cfg.amplitude_mm, geo.dVoxel[0]).numpy()
+            for p, dd in zip(*trace.at(vt))
+        ]
+    )
     step = max(1, len(trace.time_s) // 3000)
-    breathing = {"time": trace.time_s[::step], "signal": trace.displacement[::step],
-                 "phase_cycles": trace.phase_cycles[::step]}
-    return Scan(geo=geo, train=train, val=val if cfg.n_val else None, scan_s=cfg.scan_s,
-                volumes=vols.astype(np.float32), volume_time_s=vt,
-                volume_phase=np.arange(cfg.n_phases) / cfg.n_phases, breathing=breathing,
-                meta={"generator": "physx4dct phantom", "mean_period_s": trace.mean_period_s()})
+    breathing = {
+        "time": trace.time_s[::step],
+        "signal": trace.displacement[::step],
+        "phase_cycles": trace.phase_cycles[::step],
+    }
+    return Scan(
+        geo=geo,
+        train=train,
+        val=val if cfg.n_val else None,
+        scan_s=cfg.scan_s,
+        volumes=vols.astype(np.float32),
+        volume_time_s=vt,
+        volume_phase=np.arange(cfg.n_phases) / cfg.n_phases,
+        breathing=breathing,
+        meta={"generator": "physx4dct phantom", "mean_period_s": trace.mean_period_s()},
+    )

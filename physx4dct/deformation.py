@@ -109,8 +109,9 @@ class HexPlaneField(nn.Module):
             prod = None
             for i, j in _PAIRS:
                 grid = p[:, [i, j]].reshape(1, 1, n, 2)
-                val = F.grid_sample(self.planes[k], grid, mode="bilinear",
-                                    padding_mode="border", align_corners=True)
+                val = F.grid_sample(
+                    self.planes[k], grid, mode="bilinear", padding_mode="border", align_corners=True
+                )
                 val = val.reshape(self.cfg.channels, n).t()
                 prod = val if prod is None else prod * val
                 k += 1
@@ -132,10 +133,15 @@ class HexPlaneField(nn.Module):
         decay over the run."""
         heads = [m for m in (self.head_dx, self.head_ds, self.head_dr) if m is not None]
         decoder = list(self.trunk.parameters()) + [p for m in heads for p in m.parameters()]
-        return [{"params": list(self.planes), "lr": base_lr, "name": "hexplane_grid",
-                 "decay": True},
-                {"params": decoder, "lr": base_lr * self.cfg.decoder_lr_ratio,
-                 "name": "hexplane_mlp", "decay": True}]
+        return [
+            {"params": list(self.planes), "lr": base_lr, "name": "hexplane_grid", "decay": True},
+            {
+                "params": decoder,
+                "lr": base_lr * self.cfg.decoder_lr_ratio,
+                "name": "hexplane_mlp",
+                "decay": True,
+            },
+        ]
 
     def smoothness(self) -> dict[str, Tensor]:
         """Plane regularisers of 4DGaussians (unweighted).

@@ -27,13 +27,19 @@ __all__ = ["run_demo"]
 def run_demo(out: Path, iterations: int = 400, seed: int = 0) -> dict:
     """Run the demo into `out`; returns the mean scores per method."""
     out.mkdir(parents=True, exist_ok=True)
-    overrides = {"seed": seed, "phantom.seed": seed, "phantom.n_views": 47,
-                 "train.iterations": iterations, "train.coarse_iterations": iterations // 4,
-                 "train.eval_every": max(iterations // 4, 1),
-                 "train.ckpt_every": max(iterations // 4, 1), "train.log_every": 20,
-                 "gaussians.densify_from": iterations // 8,
-                 "gaussians.densify_until": iterations // 2,
-                 "gaussians.densify_every": max(iterations // 8, 1)}
+    overrides = {
+        "seed": seed,
+        "phantom.seed": seed,
+        "phantom.n_views": 47,
+        "train.iterations": iterations,
+        "train.coarse_iterations": iterations // 4,
+        "train.eval_every": max(iterations // 4, 1),
+        "train.ckpt_every": max(iterations // 4, 1),
+        "train.log_every": 20,
+        "gaussians.densify_from": iterations // 8,
+        "gaussians.densify_until": iterations // 2,
+        "gaussians.densify_every": max(iterations // 8, 1),
+    }
     cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, overrides=overrides)
     scan_path = out / "phantom.pickle"
     click.echo(f"[1/4] simulating the breathing thorax -> {scan_path}")
@@ -53,14 +59,17 @@ def run_demo(out: Path, iterations: int = 400, seed: int = 0) -> dict:
     summary["learned_period_s"] = float(model.period_s().detach())
     summary["true_period_s"] = float(scan.meta.get("mean_period_s", np.nan))
     with atomic_write(out / "scores.json") as handle:
-        json.dump({"config": to_dict(cfg), "summary": summary, "scores": scores}, handle,
-                  indent=2)
+        json.dump({"config": to_dict(cfg), "summary": summary, "scores": scores}, handle, indent=2)
     plot_phase_slices(scan.volumes, vols, out / "slices.png", (0, scan.volumes.shape[0] // 2))
     plot_breathing(model, scan, out / "breathing.png")
     for name in vols:
         m = summary[name]
-        click.echo(f"  {name:11s} PSNR3D {m['psnr_x2']:.2f} dB (X²) {m['psnr_stnf']:.2f} dB "
-                   f"(STNF4D)  SSIM3D {m['ssim_x2']:.3f}")
-    click.echo(f"  learned period {summary['learned_period_s']:.2f} s "
-               f"(true {summary['true_period_s']:.2f} s); outputs in {out}")
+        click.echo(
+            f"  {name:11s} PSNR3D {m['psnr_x2']:.2f} dB (X²) {m['psnr_stnf']:.2f} dB "
+            f"(STNF4D)  SSIM3D {m['ssim_x2']:.3f}"
+        )
+    click.echo(
+        f"  learned period {summary['learned_period_s']:.2f} s "
+        f"(true {summary['true_period_s']:.2f} s); outputs in {out}"
+    )
     return summary

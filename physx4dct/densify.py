@@ -29,13 +29,14 @@ __all__ = ["init_cloud", "densify_and_prune"]
 def _knn_mean_dist(xyz: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
     out = []
     for i in range(0, xyz.shape[0], chunk):
-        d = torch.cdist(xyz[i:i + chunk], xyz)
+        d = torch.cdist(xyz[i : i + chunk], xyz)
         out.append(d.topk(k + 1, largest=False).values[:, 1:].mean(-1))
     return torch.cat(out)
 
 
-def init_cloud(fdk_vol: Tensor, geo: ConeGeometry, cfg: GaussianConfig,
-               gen: torch.Generator) -> GaussianCloud:
+def init_cloud(
+    fdk_vol: Tensor, geo: ConeGeometry, cfg: GaussianConfig, gen: torch.Generator
+) -> GaussianCloud:
     """A cloud of `cfg.n_init` Gaussians fitted to an FDK volume (nx, ny, nz)."""
     vol = fdk_vol.clamp_min(0)
     mask = vol > cfg.init_threshold * vol.max()
@@ -43,8 +44,7 @@ def init_cloud(fdk_vol: Tensor, geo: ConeGeometry, cfg: GaussianConfig,
     if idx.numel() == 0:
         raise ValueError("the FDK volume is empty: cannot initialise the Gaussians")
     prob = vol.reshape(-1)[idx]
-    pick = idx[torch.multinomial(prob / prob.sum(), cfg.n_init, replacement=True,
-                                 generator=gen)]
+    pick = idx[torch.multinomial(prob / prob.sum(), cfg.n_init, replacement=True, generator=gen)]
     centres = voxel_centres(geo, vol.dtype).reshape(-1, 3)
     vox = geo.voxel
     jitter = (torch.rand(cfg.n_init, 3, generator=gen, dtype=vol.dtype) - 0.5) * vox
@@ -63,8 +63,9 @@ def init_cloud(fdk_vol: Tensor, geo: ConeGeometry, cfg: GaussianConfig,
     return cloud
 
 
-def _swap(opt: torch.optim.Optimizer, old: Tensor, new: torch.nn.Parameter,
-          index: Tensor, n_new: int) -> None:
+def _swap(
+    opt: torch.optim.Optimizer, old: Tensor, new: torch.nn.Parameter, index: Tensor, n_new: int
+) -> None:
     """Point `opt` at `new` = old[index] ++ n_new fresh rows; Adam moments follow."""
     for group in opt.param_groups:
         for i, p in enumerate(group["params"]):
@@ -75,15 +76,17 @@ def _swap(opt: torch.optim.Optimizer, old: Tensor, new: torch.nn.Parameter,
             if state:
                 for key in ("exp_avg", "exp_avg_sq"):
                     kept = state[key][index]
-                    pad = torch.zeros((n_new, *kept.shape[1:]), dtype=kept.dtype,
-                                      device=kept.device)
+                    pad = torch.zeros(
+                        (n_new, *kept.shape[1:]), dtype=kept.dtype, device=kept.device
+                    )
                     state[key] = torch.cat([kept, pad])
                 opt.state[new] = state
             return
 
 
-def _rebuild(cloud: GaussianCloud, opt: torch.optim.Optimizer, keep: Tensor,
-             extra: dict[str, Tensor]) -> None:
+def _rebuild(
+    cloud: GaussianCloud, opt: torch.optim.Optimizer, keep: Tensor, extra: dict[str, Tensor]
+) -> None:
     """Keep rows `keep` of every Gaussian tensor and append `extra` rows."""
     old = cloud.params()
     n_new = extra["xyz"].shape[0]
@@ -93,8 +96,13 @@ def _rebuild(cloud: GaussianCloud, opt: torch.optim.Optimizer, keep: Tensor,
         _swap(opt, old[k], p, keep, n_new)
 
 
-def densify_and_prune(cloud: GaussianCloud, opt: torch.optim.Optimizer, cfg: GaussianConfig,
-                      voxel: float, gen: torch.Generator) -> dict[str, int]:
+def densify_and_prune(
+    cloud: GaussianCloud,
+    opt: torch.optim.Optimizer,
+    cfg: GaussianConfig,
+    voxel: float,
+    gen: torch.Generator,
+) -> dict[str, int]:
     """One round of clone / split / prune; returns counts."""
     with torch.no_grad():
         grad = cloud.grad_accum / cloud.grad_count.clamp_min(1)
@@ -129,5 +137,9 @@ def densify_and_prune(cloud: GaussianCloud, opt: torch.optim.Optimizer, cfg: Gau
         extra_keep = torch.cat([dens_new[clone], dens_new[split]]) > cfg.prune_density
         extra = {k: v[extra_keep] for k, v in extra.items()}
         _rebuild(cloud, opt, torch.nonzero(keep).squeeze(1), extra)
-    return {"cloned": int(clone.numel()), "split": int(split.numel()),
-            "pruned": int((~keep).sum()), "n": cloud.n}
+    return {
+        "cloned": int(clone.numel()),
+        "split": int(split.numel()),
+        "pruned": int((~keep).sum()),
+        "n": cloud.n,
+    }

@@ -21,8 +21,9 @@ __all__ = ["model_volumes", "fdk_volumes", "score_volumes", "motion_trace"]
 
 
 @torch.no_grad()
-def model_volume(model: Model4D, scan: Scan, time_s: float | None, budget: int = 4_000_000
-                 ) -> torch.Tensor:
+def model_volume(
+    model: Model4D, scan: Scan, time_s: float | None, budget: int = 4_000_000
+) -> torch.Tensor:
     """Voxelised model (nx, ny, nz) at time `time_s` (None or static model: canonical)."""
     dtype = model.cloud.xyz.dtype
     t = None if time_s is None else torch.tensor(time_s / scan.scan_s, dtype=dtype)
@@ -33,8 +34,9 @@ def model_volume(model: Model4D, scan: Scan, time_s: float | None, budget: int =
 def model_volumes(model: Model4D, scan: Scan) -> np.ndarray:
     """(P, nx, ny, nz) volumes at the ground-truth times."""
     times = scan.volume_time_s if scan.volume_time_s is not None else [None]
-    return np.stack([model_volume(model, scan, None if t is None else float(t)).float().numpy()
-                     for t in times])
+    return np.stack(
+        [model_volume(model, scan, None if t is None else float(t)).float().numpy() for t in times]
+    )
 
 
 def fdk_volumes(scan: Scan, mode: str = "binned") -> np.ndarray:
@@ -60,15 +62,18 @@ def fdk_volumes(scan: Scan, mode: str = "binned") -> np.ndarray:
 
 def score_volumes(pred: np.ndarray, gt: np.ndarray) -> dict:
     """Per-phase and mean PSNR3D/SSIM3D in both conventions."""
-    per = [volume_metrics(torch.from_numpy(np.asarray(p)), torch.from_numpy(np.asarray(g)))
-           for p, g in zip(pred, gt)]
+    per = [
+        volume_metrics(torch.from_numpy(np.asarray(p)), torch.from_numpy(np.asarray(g)))
+        for p, g in zip(pred, gt)
+    ]
     keys = per[0].keys()
     return {"per_phase": per, "mean": {k: float(np.mean([m[k] for m in per])) for k in keys}}
 
 
 @torch.no_grad()
-def motion_trace(model: Model4D, scan: Scan, n: int = 300, top: float = 0.1
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def motion_trace(
+    model: Model4D, scan: Scan, n: int = 300, top: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """Learned breathing signal: mean superior-inferior displacement (mm) over time of the
     `top` fraction of Gaussians that move most; returns (time_s (n,), dz_mm (n,))."""
     times = np.linspace(0.0, scan.scan_s, n)
@@ -76,8 +81,9 @@ def motion_trace(model: Model4D, scan: Scan, n: int = 300, top: float = 0.1
     if field is None:
         return times, np.zeros(n)
     xyz = model.cloud.xyz
-    dz = torch.stack([field(xyz, torch.tensor(t / scan.scan_s, dtype=xyz.dtype)).dx[:, 2]
-                      for t in times])  # (n, N)
+    dz = torch.stack(
+        [field(xyz, torch.tensor(t / scan.scan_s, dtype=xyz.dtype)).dx[:, 2] for t in times]
+    )  # (n, N)
     k = max(1, int(top * dz.shape[1]))
     movers = dz.std(0).topk(k).indices
     return times, dz[:, movers].mean(1).double().numpy() / scan.geo.scale

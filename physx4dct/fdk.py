@@ -47,7 +47,7 @@ def ramp_filter(n: int, tau: float, window: str = "hann", dtype=torch.float64) -
     k = torch.where(k > size // 2, k - size, k)
     h = torch.zeros(size, dtype=dtype)
     h[0] = 1.0 / (4 * tau**2)
-    odd = (k.remainder(2) == 1)
+    odd = k.remainder(2) == 1
     h[odd] = -1.0 / (math.pi**2 * tau**2 * k[odd] ** 2)
     resp = torch.fft.rfft(h).real * tau
     if window == "hann":
@@ -71,8 +71,13 @@ def _filtered(geo: ConeGeometry, proj: Tensor, window: str) -> Tensor:
     return torch.fft.irfft(spec, n=size, dim=-1)[..., : proj.shape[-1]]
 
 
-def fdk(geo: ConeGeometry, projections: Tensor, angles: Tensor, window: str = "hann",
-        view_chunk: int = 8) -> Tensor:
+def fdk(
+    geo: ConeGeometry,
+    projections: Tensor,
+    angles: Tensor,
+    window: str = "hann",
+    view_chunk: int = 8,
+) -> Tensor:
     """FDK volume (nx, ny, nz) from projections (N, H, W) at angles (N,) (rad)."""
     q = _filtered(geo, projections, window)
     dtheta = angular_weights(angles)
@@ -90,15 +95,21 @@ def fdk(geo: ConeGeometry, projections: Tensor, angles: Tensor, window: str = "h
         gx = 2 * (uu - u[0]) / (u[-1] - u[0]) - 1
         gy = 2 * (vv - v[0]) / (v[-1] - v[0]) - 1
         grid = torch.stack([gx, gy], -1)[:, None]  # (B, 1, V, 2)
-        samp = F.grid_sample(q[sl, None], grid, mode="bilinear", padding_mode="zeros",
-                             align_corners=True)[:, 0, 0]
+        samp = F.grid_sample(
+            q[sl, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True
+        )[:, 0, 0]
         vol = vol + (samp * (dso / depth) ** 2 * dtheta[sl, None]).sum(0)
     return (0.5 * vol).reshape(tuple(geo.nVoxel))
 
 
-def fdk_numpy(geo: ConeGeometry, projections: np.ndarray, angles: np.ndarray,
-              window: str = "hann") -> np.ndarray:
+def fdk_numpy(
+    geo: ConeGeometry, projections: np.ndarray, angles: np.ndarray, window: str = "hann"
+) -> np.ndarray:
     """Convenience wrapper on numpy arrays (float64 internally)."""
-    vol = fdk(geo, torch.from_numpy(np.asarray(projections, np.float64)),
-              torch.from_numpy(np.asarray(angles, np.float64)), window)
+    vol = fdk(
+        geo,
+        torch.from_numpy(np.asarray(projections, np.float64)),
+        torch.from_numpy(np.asarray(angles, np.float64)),
+        window,
+    )
     return vol.float().numpy()

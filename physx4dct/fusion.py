@@ -32,8 +32,15 @@ __all__ = [
 ]
 
 FUSION_MODES = (
-    "hexplane", "anchor", "fixed_alpha", "learnable_alpha", "orthogonal", "reverse_orthogonal",
-    "uncertainty", "uncertainty_gated", "bounded_perturb",
+    "hexplane",
+    "anchor",
+    "fixed_alpha",
+    "learnable_alpha",
+    "orthogonal",
+    "reverse_orthogonal",
+    "uncertainty",
+    "uncertainty_gated",
+    "bounded_perturb",
 )
 _CHOICES: dict[str, tuple[str, ...]] = {
     "fusion_mode": FUSION_MODES,
@@ -214,8 +221,9 @@ class FusionConfig:
 
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"fusion.{name}: {getattr(self, name)!r} is not one of "
-                                  f"{', '.join(allowed)}")
+                raise ConfigError(
+                    f"fusion.{name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
         for name in ("alpha", "alpha_init", "mask_ratio", "st_mask_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"fusion.{name}: must lie in [0, 1]")
@@ -250,13 +258,22 @@ def _option_for(field: dataclasses.Field) -> Callable:
     doc = (_FIELD_DOCS.get(field.name) or field.name).replace("\n", " ")
     default = field.default
     if field.type in ("bool", bool):
-        return click.option(f"{flag}/--no-{flag[2:]}", field.name, default=None,
-                            help=f"{doc} [config fusion.{field.name}, default {default}]")
+        return click.option(
+            f"{flag}/--no-{flag[2:]}",
+            field.name,
+            default=None,
+            help=f"{doc} [config fusion.{field.name}, default {default}]",
+        )
     kind: Any = {"int": int, "float": float}.get(str(field.type), str)
     if field.name in _CHOICES:
         kind = click.Choice(_CHOICES[field.name])
-    return click.option(flag, field.name, type=kind, default=None,
-                        help=f"{doc} [config fusion.{field.name}, default {default}]")
+    return click.option(
+        flag,
+        field.name,
+        type=kind,
+        default=None,
+        help=f"{doc} [config fusion.{field.name}, default {default}]",
+    )
 
 
 def fusion_cli_options(f: Callable) -> Callable:

@@ -28,8 +28,9 @@ class _OrthoFuse(torch.autograd.Function):
     orthogonal to the (detached) base output; `base` gets the plain gradient."""
 
     @staticmethod
-    def forward(ctx, base: Tensor, resid: Tensor, w_base: float, w_resid: float,
-                strength: float) -> Tensor:
+    def forward(
+        ctx, base: Tensor, resid: Tensor, w_base: float, w_resid: float, strength: float
+    ) -> Tensor:
         ctx.save_for_backward(base.detach())
         ctx.weights = (w_base, w_resid, strength)
         return w_base * base + w_resid * resid
@@ -45,8 +46,9 @@ class _OrthoFuse(torch.autograd.Function):
         return w_base * grad, w_resid * g_resid, None, None, None
 
 
-def orthogonal_fuse(base: Tensor, resid: Tensor, w_base: float, w_resid: float,
-                    strength: float = 1.0) -> Tensor:
+def orthogonal_fuse(
+    base: Tensor, resid: Tensor, w_base: float, w_resid: float, strength: float = 1.0
+) -> Tensor:
     """(N,3) weighted sum whose residual-branch gradient is orthogonal to `base` per row."""
     return _OrthoFuse.apply(base, resid, w_base, w_resid, strength)
 
@@ -77,8 +79,7 @@ class EulerianLogVar(nn.Module):
     def __init__(self, hidden: int, init: float, n_freq: int = 4) -> None:
         super().__init__()
         self.n_freq = n_freq
-        self.mlp = nn.Sequential(nn.Linear(4 * 2 * n_freq, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, 1))
+        self.mlp = nn.Sequential(nn.Linear(4 * 2 * n_freq, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.constant_(self.mlp[-1].bias, init)
 
@@ -103,8 +104,11 @@ class FusedDeformation(nn.Module):
         self.mode = cfg.fusion_mode
         self.hexplane = hexplane
         self.anchor = AnchorField(cfg, init_xyz, with_logvar=self.mode == "uncertainty")
-        self.euler = (EulerianLogVar(cfg.eulerian_hidden_dim, cfg.uncertainty_init)
-                      if self.mode in ("uncertainty", "uncertainty_gated") else None)
+        self.euler = (
+            EulerianLogVar(cfg.eulerian_hidden_dim, cfg.uncertainty_init)
+            if self.mode in ("uncertainty", "uncertainty_gated")
+            else None
+        )
         if self.mode == "learnable_alpha":
             self.alpha_logit = nn.Parameter(torch.tensor(_logit(cfg.alpha_init)))
         if self.mode == "bounded_perturb":
@@ -125,15 +129,21 @@ class FusedDeformation(nn.Module):
         if hasattr(hp, "param_groups"):
             groups = list(hp.param_groups(base_lr))
         else:
-            groups = [{"params": list(hp.parameters()), "lr": base_lr, "name": "hexplane",
-                       "decay": True}]
+            groups = [
+                {"params": list(hp.parameters()), "lr": base_lr, "name": "hexplane", "decay": True}
+            ]
         groups += self.anchor.param_groups(base_lr)
         if self.euler is not None:
-            groups.append({"params": list(self.euler.parameters()), "lr": base_lr,
-                           "name": "eulerian_logvar", "decay": True})
+            groups.append(
+                {
+                    "params": list(self.euler.parameters()),
+                    "lr": base_lr,
+                    "name": "eulerian_logvar",
+                    "decay": True,
+                }
+            )
         if self.mode == "learnable_alpha":
-            groups.append({"params": [self.alpha_logit], "lr": self.cfg.alpha_lr,
-                           "name": "alpha"})
+            groups.append({"params": [self.alpha_logit], "lr": self.cfg.alpha_lr, "name": "alpha"})
         if self.mode == "bounded_perturb":
             groups.append({"params": [self.rho], "lr": self.cfg.rho_lr, "name": "rho"})
         return groups
@@ -256,8 +266,11 @@ class FusedDeformation(nn.Module):
         if self.training and torch.is_grad_enabled() and self.cfg.lambda_gate > 0:
             losses["gate"] = self.cfg.lambda_gate * beta.abs().mean()
         b = beta.detach()
-        stats.update(beta_mean=float(b.mean()), beta_std=float(b.std()) if b.numel() > 1 else 0.0,
-                     s_E_mean=float(s_e.detach().mean()))
+        stats.update(
+            beta_mean=float(b.mean()),
+            beta_std=float(b.std()) if b.numel() > 1 else 0.0,
+            s_E_mean=float(s_e.detach().mean()),
+        )
         return (1.0 - beta) * dx_anc + beta * dx_hex, beta
 
     def _scale_rot(self, hx: DeformOut | None, w_hex) -> tuple[Tensor | None, Tensor | None]:

@@ -20,8 +20,7 @@ __all__ = ["hex_weight_field", "plot_anchor_motion", "plot_gate_slice", "write_f
 
 
 @torch.no_grad()
-def hex_weight_field(model: nn.Module, points: Tensor, t: float, step: int | None = None
-                     ) -> Tensor:
+def hex_weight_field(model: nn.Module, points: Tensor, t: float, step: int | None = None) -> Tensor:
     """(P,) weight of the HexPlane branch at `points` (P,3) and time t (normalised); `step`
     (default: the last training step) matters for the eps schedules only."""
     mode = getattr(model, "mode", "hexplane")
@@ -65,8 +64,9 @@ def plot_gate_slice(model: nn.Module, ax, t: float = 0.5, res: int = 64, y: floa
     w = hex_weight_field(model, _slice_points(res, y), t).cpu().numpy().reshape(res, res)
     im = ax.imshow(w, origin="lower", extent=(-1, 1, -1, 1), cmap="magma")
     ax.figure.colorbar(im, ax=ax, fraction=0.046)
-    name = {"uncertainty_gated": "beta", "bounded_perturb": "eps",
-            "uncertainty": "w_hex"}.get(getattr(model, "mode", ""), "1 - alpha")
+    name = {"uncertainty_gated": "beta", "bounded_perturb": "eps", "uncertainty": "w_hex"}.get(
+        getattr(model, "mode", ""), "1 - alpha"
+    )
     ax.set_title(f"HexPlane weight {name} (y={y:+.2f}, t={t:.2f})")
     ax.set_xlabel("x (scene)")
     ax.set_ylabel("z (scene)")
@@ -76,9 +76,8 @@ def plot_gate_slice(model: nn.Module, ax, t: float = 0.5, res: int = 64, y: floa
 def anchor_trajectories(model: nn.Module, n_times: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Times (T,) and anchor displacements (T, M, 3) over the scan (normalised time)."""
     anchor = model.anchor
-    times = torch.linspace(0, 1, n_times, dtype=anchor.anchors.dtype,
-                           device=anchor.anchors.device)
-    d = torch.cat([anchor.displacements(times[i:i + 16]) for i in range(0, n_times, 16)])
+    times = torch.linspace(0, 1, n_times, dtype=anchor.anchors.dtype, device=anchor.anchors.device)
+    d = torch.cat([anchor.displacements(times[i : i + 16]) for i in range(0, n_times, 16)])
     return times.cpu().numpy(), d.cpu().numpy()
 
 
@@ -91,8 +90,16 @@ def plot_anchor_motion(model: nn.Module, axes, n_times: int = 100) -> None:
     k = int(np.argmax(mag.mean(1)))
     ax0, ax1 = axes
     sc = ax0.scatter(pos[:, 0], pos[:, 2], c=mag[k], s=6, cmap="viridis")
-    ax0.quiver(pos[:, 0], pos[:, 2], d[k, :, 0], d[k, :, 2], angles="xy", scale_units="xy",
-               scale=0.2, width=0.003)
+    ax0.quiver(
+        pos[:, 0],
+        pos[:, 2],
+        d[k, :, 0],
+        d[k, :, 2],
+        angles="xy",
+        scale_units="xy",
+        scale=0.2,
+        width=0.003,
+    )
     ax0.figure.colorbar(sc, ax=ax0, fraction=0.046, label="|d| (scene units)")
     ax0.set_title(f"anchor displacement at t={times[k]:.2f} (arrows x5)")
     ax0.set_xlabel("x")

@@ -67,24 +67,32 @@ class ConeGeometry:
     def to_dict(self) -> dict:
         """The geometry keys of the NAF pickle (lists, mm)."""
         return {
-            "DSD": self.DSD, "DSO": self.DSO, "nDetector": list(self.nDetector),
-            "dDetector": list(self.dDetector), "nVoxel": list(self.nVoxel),
-            "dVoxel": list(self.dVoxel), "offOrigin": list(self.offOrigin),
-            "offDetector": list(self.offDetector[:2]), "mode": "cone",
+            "DSD": self.DSD,
+            "DSO": self.DSO,
+            "nDetector": list(self.nDetector),
+            "dDetector": list(self.dDetector),
+            "nVoxel": list(self.nVoxel),
+            "dVoxel": list(self.dVoxel),
+            "offOrigin": list(self.offOrigin),
+            "offDetector": list(self.offDetector[:2]),
+            "mode": "cone",
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> ConeGeometry:
         """Build from the geometry keys of a NAF pickle (extra keys are ignored)."""
+
         def tup(key: str, n: int) -> tuple:
             return tuple(float(v) for v in list(d[key])[:n])
 
         return cls(
-            DSD=float(d["DSD"]), DSO=float(d["DSO"]),
+            DSD=float(d["DSD"]),
+            DSO=float(d["DSO"]),
             nDetector=tuple(int(v) for v in list(d["nDetector"])[:2]),
             dDetector=tup("dDetector", 2),
             nVoxel=tuple(int(v) for v in list(d["nVoxel"])[:3]),
-            dVoxel=tup("dVoxel", 3), offOrigin=tup("offOrigin", 3),
+            dVoxel=tup("dVoxel", 3),
+            offOrigin=tup("offOrigin", 3),
             offDetector=tup("offDetector", 2),
         )
 
@@ -139,8 +147,11 @@ def pixel_rays(geo: ConeGeometry, angles: Tensor) -> tuple[Tensor, Tensor]:
     src, f, e_u, e_v = view_frames(geo, angles)
     u, v = detector_uv(geo, angles.dtype, angles.device)
     dsd = geo.DSD * geo.scale
-    pix = (dsd * f[:, None, None, :] + u[None, None, :, None] * e_u[:, None, None, :]
-           + v[None, :, None, None] * e_v[:, None, None, :])
+    pix = (
+        dsd * f[:, None, None, :]
+        + u[None, None, :, None] * e_u[:, None, None, :]
+        + v[None, :, None, None] * e_v[:, None, None, :]
+    )
     direction = pix / pix.norm(dim=-1, keepdim=True)
     origin = src[:, None, None, :].expand_as(direction)
     return origin, direction

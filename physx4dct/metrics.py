@@ -20,7 +20,7 @@ __all__ = ["ssim2d", "psnr3d_x2", "ssim3d_x2", "psnr3d_stnf", "ssim3d_stnf", "vo
 
 def _gauss_window(size: int = 11, sigma: float = 1.5, dtype=torch.float32, device=None) -> Tensor:
     x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    g = torch.exp(-x**2 / (2 * sigma**2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :])[None, None]
 
@@ -30,8 +30,7 @@ def ssim2d(a: Tensor, b: Tensor, window: int = 11, data_range: float = 1.0) -> T
     return ssim2d_per_image(a, b, window, data_range).mean()
 
 
-def ssim2d_per_image(a: Tensor, b: Tensor, window: int = 11, data_range: float = 1.0
-                     ) -> Tensor:
+def ssim2d_per_image(a: Tensor, b: Tensor, window: int = 11, data_range: float = 1.0) -> Tensor:
     """SSIM (B,) of each image pair of (B, 1, H, W)."""
     w = _gauss_window(window, 1.5, a.dtype, a.device)
     pad = window // 2
@@ -97,5 +96,9 @@ def ssim3d_stnf(pred: Tensor, gt: Tensor, win: int = 7) -> float:
 
 def volume_metrics(pred: Tensor, gt: Tensor) -> dict[str, float]:
     """All four numbers for one volume pair (nx, ny, nz)."""
-    return {"psnr_x2": psnr3d_x2(pred, gt), "ssim_x2": ssim3d_x2(pred, gt),
-            "psnr_stnf": psnr3d_stnf(pred, gt), "ssim_stnf": ssim3d_stnf(pred, gt)}
+    return {
+        "psnr_x2": psnr3d_x2(pred, gt),
+        "ssim_x2": ssim3d_x2(pred, gt),
+        "psnr_stnf": psnr3d_stnf(pred, gt),
+        "ssim_stnf": ssim3d_stnf(pred, gt),
+    }

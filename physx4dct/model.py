@@ -46,8 +46,9 @@ class GaussianCloud(nn.Module):
         """Peak densities (N,) = softplus(r)."""
         return F.softplus(self.density_raw)
 
-    def set_tensors(self, xyz: Tensor, log_scale: Tensor, quat: Tensor, density_raw: Tensor
-                    ) -> None:
+    def set_tensors(
+        self, xyz: Tensor, log_scale: Tensor, quat: Tensor, density_raw: Tensor
+    ) -> None:
         """Replace all Gaussians (new Parameters; statistics reset)."""
         self.xyz = nn.Parameter(xyz.detach().clone())
         self.log_scale = nn.Parameter(log_scale.detach().clone())
@@ -60,22 +61,33 @@ class GaussianCloud(nn.Module):
         """Re-create parameters with N = n (before loading a checkpoint of that size)."""
         ref = self.xyz
         z = torch.zeros(n, dtype=ref.dtype, device=ref.device)
-        self.set_tensors(z[:, None].repeat(1, 3), z[:, None].repeat(1, 3),
-                         z[:, None].repeat(1, 4), z)
+        self.set_tensors(
+            z[:, None].repeat(1, 3), z[:, None].repeat(1, 3), z[:, None].repeat(1, 4), z
+        )
 
     def params(self) -> dict[str, nn.Parameter]:
         """The four per-Gaussian parameters by name."""
-        return {"xyz": self.xyz, "log_scale": self.log_scale, "quat": self.quat,
-                "density_raw": self.density_raw}
+        return {
+            "xyz": self.xyz,
+            "log_scale": self.log_scale,
+            "quat": self.quat,
+            "density_raw": self.density_raw,
+        }
 
 
 class Model4D(nn.Module):
     """Gaussians + deformation + learnable period. `deform` may be the HexPlane field itself;
     `min_scale` (scene units) floors the deformed scales."""
 
-    def __init__(self, cloud: GaussianCloud, hexplane: HexPlaneField | None,
-                 deform: nn.Module | None, period_init_s: float, scan_s: float,
-                 min_scale: float = 0.0) -> None:
+    def __init__(
+        self,
+        cloud: GaussianCloud,
+        hexplane: HexPlaneField | None,
+        deform: nn.Module | None,
+        period_init_s: float,
+        scan_s: float,
+        min_scale: float = 0.0,
+    ) -> None:
         super().__init__()
         self.min_log_scale = math.log(min_scale) if min_scale > 0 else -math.inf
         self.cloud = cloud
@@ -93,8 +105,9 @@ class Model4D(nn.Module):
         """Learned breathing period T = exp(tau) (s)."""
         return torch.exp(self.tau)
 
-    def gaussians_at(self, t: Tensor | None, step: int = 0
-                     ) -> tuple[Tensor, Tensor, Tensor, DeformOut | None]:
+    def gaussians_at(
+        self, t: Tensor | None, step: int = 0
+    ) -> tuple[Tensor, Tensor, Tensor, DeformOut | None]:
         """(means, cov, density, deform output) at normalised time t (None = canonical)."""
         c = self.cloud
         dens = c.density()

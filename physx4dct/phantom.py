@@ -43,8 +43,10 @@ class BreathingTrace:
     def at(self, t_s: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """(phi, d) at times `t_s` (linear interpolation)."""
         t = np.asarray(t_s, dtype=np.float64)
-        return (np.interp(t, self.time_s, self.phase_cycles),
-                np.interp(t, self.time_s, self.displacement))
+        return (
+            np.interp(t, self.time_s, self.phase_cycles),
+            np.interp(t, self.time_s, self.displacement),
+        )
 
     def time_of_phase(self, phi: float) -> float:
         """The time (s) at which the cumulative phase equals `phi` (cycles)."""
@@ -52,8 +54,9 @@ class BreathingTrace:
 
     def mean_period_s(self) -> float:
         """Scan length divided by the number of cycles."""
-        return float((self.time_s[-1] - self.time_s[0]) /
-                     (self.phase_cycles[-1] - self.phase_cycles[0]))
+        return float(
+            (self.time_s[-1] - self.time_s[0]) / (self.phase_cycles[-1] - self.phase_cycles[0])
+        )
 
 
 def _smooth_cycle_noise(rng: np.random.Generator, t: np.ndarray, knot_s: float) -> np.ndarray:
@@ -66,9 +69,17 @@ def _smooth_cycle_noise(rng: np.random.Generator, t: np.ndarray, knot_s: float) 
     return vals[i] * (1 - w) + vals[i + 1] * w
 
 
-def make_trace(scan_s: float, period_s: float, kind: str = "regular", *,
-               period_jitter: float = 0.15, amplitude_jitter: float = 0.2, drift: float = 0.0,
-               seed: int = 0, dt_s: float = 0.01) -> BreathingTrace:
+def make_trace(
+    scan_s: float,
+    period_s: float,
+    kind: str = "regular",
+    *,
+    period_jitter: float = 0.15,
+    amplitude_jitter: float = 0.2,
+    drift: float = 0.0,
+    seed: int = 0,
+    dt_s: float = 0.01,
+) -> BreathingTrace:
     """Breathing trace over [0, scan_s] (see the module docstring)."""
     if kind not in ("regular", "irregular"):
         raise ValueError(f"unknown breathing trace kind {kind!r} (regular | irregular)")
@@ -100,11 +111,14 @@ def _ellipsoid(p: Tensor, centre: tuple, axes: tuple, voxel_mm: float) -> Tensor
     return _ramp((1.0 - r) * min(axes), voxel_mm)
 
 
-def _cylinder_z(p: Tensor, centre_xy: tuple, axes_xy: tuple, z_half: float,
-                voxel_mm: float) -> Tensor:
+def _cylinder_z(
+    p: Tensor, centre_xy: tuple, axes_xy: tuple, z_half: float, voxel_mm: float
+) -> Tensor:
     """Indicator of an elliptic cylinder along z, |z| <= z_half."""
-    r = torch.sqrt(((p[..., 0] - centre_xy[0]) / axes_xy[0]) ** 2
-                   + ((p[..., 1] - centre_xy[1]) / axes_xy[1]) ** 2)
+    r = torch.sqrt(
+        ((p[..., 0] - centre_xy[0]) / axes_xy[0]) ** 2
+        + ((p[..., 1] - centre_xy[1]) / axes_xy[1]) ** 2
+    )
     radial = _ramp((1.0 - r) * min(axes_xy), voxel_mm)
     return radial * _ramp(z_half - p[..., 2].abs(), voxel_mm)
 
@@ -113,8 +127,9 @@ def _paint(vol: Tensor, mask: Tensor, value: float) -> Tensor:
     return vol * (1.0 - mask) + value * mask
 
 
-def thorax_volume(points_mm: Tensor, d: float, phi: float, amplitude_mm: float = 15.0,
-                  voxel_mm: float = 5.0) -> Tensor:
+def thorax_volume(
+    points_mm: Tensor, d: float, phi: float, amplitude_mm: float = 15.0, voxel_mm: float = 5.0
+) -> Tensor:
     """Attenuation at `points_mm` (..., 3) for displacement `d` and phase `phi` (cycles)."""
     p = points_mm
     ap = 1.0 + 0.04 * d  # anterior-posterior expansion of the chest
@@ -127,11 +142,18 @@ def thorax_volume(points_mm: Tensor, d: float, phi: float, amplitude_mm: float =
     for side in (-1.0, 1.0):
         cx = 65.0 * side
         lung = _ellipsoid(p, (cx, 5.0, 25.0), (48.0, 60.0 * ap, 95.0), voxel_mm)
-        dome = -45.0 - dia + 30.0 * (1.0 - ((p[..., 0] - cx) / 60.0) ** 2
-                                     - ((p[..., 1] - 5.0) / 70.0) ** 2).clamp_min(0.0)
+        dome = (
+            -45.0
+            - dia
+            + 30.0
+            * (1.0 - ((p[..., 0] - cx) / 60.0) ** 2 - ((p[..., 1] - 5.0) / 70.0) ** 2).clamp_min(
+                0.0
+            )
+        )
         vol = _paint(vol, lung * _ramp(p[..., 2] - dome, voxel_mm), 0.04)
-    vol = _paint(vol, _ellipsoid(p, (15.0, -30.0, -10.0 - 0.3 * dia), (42.0, 36.0, 40.0),
-                                 voxel_mm), 0.24)
+    vol = _paint(
+        vol, _ellipsoid(p, (15.0, -30.0, -10.0 - 0.3 * dia), (42.0, 36.0, 40.0), voxel_mm), 0.24
+    )
     aorta = _cylinder_z(p, (-12.0, 40.0), (11.0, 11.0), 100.0, voxel_mm)
     vol = _paint(vol, aorta, 0.24)
     spine = _cylinder_z(p, (0.0, 72.0), (17.0, 15.0), 140.0, voxel_mm)

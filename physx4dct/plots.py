@@ -26,14 +26,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_phase_slices(gt: np.ndarray, recons: dict[str, np.ndarray], path: Path,
-                      phases: tuple[int, ...] = (0, 5)) -> Path:
+def plot_phase_slices(
+    gt: np.ndarray, recons: dict[str, np.ndarray], path: Path, phases: tuple[int, ...] = (0, 5)
+) -> Path:
     """Coronal slices (x-z plane through the lungs) of GT and each reconstruction, and
     |error| maps, for the given phases (end-exhale 0, end-inhale ~P/2)."""
     phases = tuple(p for p in phases if p < gt.shape[0])
     cols = 1 + 2 * len(recons)
-    fig, axes = plt.subplots(len(phases), cols, figsize=(2.2 * cols, 2.3 * len(phases)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(phases), cols, figsize=(2.2 * cols, 2.3 * len(phases)), squeeze=False
+    )
     y = gt.shape[2] // 2
     vmax = float(gt.max())
     for r, k in enumerate(phases):
@@ -44,8 +46,9 @@ def plot_phase_slices(gt: np.ndarray, recons: dict[str, np.ndarray], path: Path,
             img = vol[k][:, y, :].T
             axes[r, 1 + 2 * c].imshow(img, origin="lower", cmap="gray", vmin=0, vmax=vmax)
             axes[r, 1 + 2 * c].set_title(name, fontsize=8)
-            axes[r, 2 + 2 * c].imshow(np.abs(img - g), origin="lower", cmap="magma", vmin=0,
-                                      vmax=0.3 * vmax)
+            axes[r, 2 + 2 * c].imshow(
+                np.abs(img - g), origin="lower", cmap="magma", vmin=0, vmax=0.3 * vmax
+            )
             axes[r, 2 + 2 * c].set_title(f"|{name} - GT|", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
@@ -65,11 +68,19 @@ def plot_breathing(model: Model4D, scan: Scan, path: Path) -> Path:
         corr = np.corrcoef(np.interp(t, bt, sig), learned)[0, 1] if learned.std() > 0 else 0
         if corr < 0:  # the field may encode inhale as an upward shift of its movers
             learned, corr = -learned, -corr
-        ax.plot(t, (learned - learned.mean()) / (learned.std() + 1e-12), "r-", lw=1,
-                label="learned (SI motion of top movers)")
-        ax.set_title(f"learned T = {float(model.period_s().detach()):.2f} s, "
-                     f"true mean period {scan.meta.get('mean_period_s', float('nan')):.2f} s, "
-                     f"|corr| {corr:.2f}", fontsize=9)
+        ax.plot(
+            t,
+            (learned - learned.mean()) / (learned.std() + 1e-12),
+            "r-",
+            lw=1,
+            label="learned (SI motion of top movers)",
+        )
+        ax.set_title(
+            f"learned T = {float(model.period_s().detach()):.2f} s, "
+            f"true mean period {scan.meta.get('mean_period_s', float('nan')):.2f} s, "
+            f"|corr| {corr:.2f}",
+            fontsize=9,
+        )
     ax.set_xlabel("time (s)")
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
@@ -84,8 +95,9 @@ def write_figures(model: Model4D, scan: Scan, out_dir: str | Path) -> list[Path]
     if scan.volumes is not None:
         vols = model_volumes(model, scan)
         k_in = scan.volumes.shape[0] // 2
-        paths.append(plot_phase_slices(scan.volumes, {"model": vols}, out / "slices.png",
-                                       (0, k_in)))
+        paths.append(
+            plot_phase_slices(scan.volumes, {"model": vols}, out / "slices.png", (0, k_in))
+        )
     if model.deformation is not None:
         paths.append(plot_breathing(model, scan, out / "breathing.png"))
     return paths

@@ -54,23 +54,33 @@ def covariance_from(log_scale: Tensor, quat: Tensor) -> Tensor:
     """Sigma = R diag(exp(2 log_scale)) R^T, shape (N,3,3); quaternions (w, x, y, z), any norm."""
     q = quat / quat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     w, x, y, z = q.unbind(-1)
-    rot = torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], -1).reshape(-1, 3, 3)
+    rot = torch.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        -1,
+    ).reshape(-1, 3, 3)
     m = rot * torch.exp(log_scale)[:, None, :]
     return m @ m.transpose(1, 2)
 
 
-def exact_line_integral(origins: Tensor, dirs: Tensor, means: Tensor, cov: Tensor,
-                        density: Tensor, chunk: int = 4096) -> Tensor:
+def exact_line_integral(
+    origins: Tensor, dirs: Tensor, means: Tensor, cov: Tensor, density: Tensor, chunk: int = 4096
+) -> Tensor:
     """Exact line integrals (R,) of the Gaussian mixture along rays origins (R,3) + s dirs (R,3)."""
     dirs = dirs / dirs.norm(dim=-1, keepdim=True)
     prec = torch.linalg.inv(cov)  # (N,3,3)
     out = []
     for k in range(0, origins.shape[0], chunk):
-        o, d = origins[k:k + chunk], dirs[k:k + chunk]
+        o, d = origins[k : k + chunk], dirs[k : k + chunk]
         r = o[:, None, :] - means[None]  # (R,N,3)
         ad = torch.einsum("nij,rj->rni", prec, d)
         a = (ad * d[:, None, :]).sum(-1)
@@ -81,8 +91,14 @@ def exact_line_integral(origins: Tensor, dirs: Tensor, means: Tensor, cov: Tenso
     return torch.cat(out)
 
 
-def window_accumulate(pos: Tensor, conic: Tensor, weight: Tensor, radius: Tensor,
-                      shape: tuple[int, ...], budget: int = 2_000_000) -> Tensor:
+def window_accumulate(
+    pos: Tensor,
+    conic: Tensor,
+    weight: Tensor,
+    radius: Tensor,
+    shape: tuple[int, ...],
+    budget: int = 2_000_000,
+) -> Tensor:
     """Sum of weight_i exp(-1/2 d^T conic_i d) on an integer grid, each term in a local window.
 
     Gaussian i is evaluated on the cells of a box of side min(2 r_i + 1, n) per axis that
@@ -102,7 +118,7 @@ def window_accumulate(pos: Tensor, conic: Tensor, weight: Tensor, radius: Tensor
     out = pos.new_zeros(numel)
     if radius.numel() == 0:
         return out
-    strides = [math.prod(shape[i + 1:]) for i in range(dim)]
+    strides = [math.prod(shape[i + 1 :]) for i in range(dim)]
     radius = radius.clamp(1, max(shape))
     rmax = int(radius.max())
     levels = [r for r in _RADII if r < rmax]
@@ -118,15 +134,24 @@ def window_accumulate(pos: Tensor, conic: Tensor, weight: Tensor, radius: Tensor
         offs = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, dim)
         step = max(1, budget // offs.shape[0])
         for k in range(0, sel.numel(), step):
-            idx = sel[k:k + step]
-            out = out.index_add(0, *_window_values(pos[idx], conic[idx], weight[idx], r,
-                                                    offs, shape, sides, strides))
+            idx = sel[k : k + step]
+            out = out.index_add(
+                0,
+                *_window_values(pos[idx], conic[idx], weight[idx], r, offs, shape, sides, strides),
+            )
     return out
 
 
-def _window_values(p: Tensor, con: Tensor, w: Tensor, r: int, offs: Tensor,
-                   shape: tuple[int, ...], sides: list[int], strides: list[int]
-                   ) -> tuple[Tensor, Tensor]:
+def _window_values(
+    p: Tensor,
+    con: Tensor,
+    w: Tensor,
+    r: int,
+    offs: Tensor,
+    shape: tuple[int, ...],
+    sides: list[int],
+    strides: list[int],
+) -> tuple[Tensor, Tensor]:
     """Flat cell indices and values of one chunk of equal-window Gaussians."""
     dim = len(shape)
     start = torch.round(p.detach()).long() - r
@@ -134,7 +159,7 @@ def _window_values(p: Tensor, con: Tensor, w: Tensor, r: int, offs: Tensor,
     for i in range(dim):
         s_i = start[:, i].clamp(0, shape[i] - sides[i])
         c_i = s_i[:, None] + offs[None, :, i]  # (n, K) cells along axis i
-        delta.append(c_i.to(p.dtype) - p[:, i:i + 1])
+        delta.append(c_i.to(p.dtype) - p[:, i : i + 1])
         flat = flat + c_i * strides[i]
     quad = 0.0
     for i in range(dim):
@@ -145,8 +170,9 @@ def _window_values(p: Tensor, con: Tensor, w: Tensor, r: int, offs: Tensor,
     return flat.reshape(-1), val.reshape(-1)
 
 
-def _project_gaussians(geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Tensor
-                       ) -> tuple[Tensor, Tensor, Tensor]:
+def _project_gaussians(
+    geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Footprint centre (u, v) (N,2), 2x2 covariance (N,2,2) and sqrt(2 pi det S'/det S'_2)."""
     src, f, e_u, e_v = (a[0] for a in view_frames(geo, angle.reshape(1)))
     w = torch.stack([e_u, e_v, f])  # world -> camera
@@ -156,11 +182,20 @@ def _project_gaussians(geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Ten
     dsd = geo.DSD * geo.scale
     ell = xc.norm(dim=-1)
     zero = torch.zeros_like(z)
-    jac = torch.stack([
-        dsd / z, zero, -dsd * x / z**2,
-        zero, dsd / z, -dsd * y / z**2,
-        x / ell, y / ell, z / ell,
-    ], -1).reshape(-1, 3, 3)
+    jac = torch.stack(
+        [
+            dsd / z,
+            zero,
+            -dsd * x / z**2,
+            zero,
+            dsd / z,
+            -dsd * y / z**2,
+            x / ell,
+            y / ell,
+            z / ell,
+        ],
+        -1,
+    ).reshape(-1, 3, 3)
     t = jac @ w
     cov_ray = t @ cov @ t.transpose(1, 2)
     cov2 = cov_ray[:, :2, :2]
@@ -171,8 +206,14 @@ def _project_gaussians(geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Ten
     return uv, cov2, factor
 
 
-def splat_view(geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Tensor, density: Tensor,
-               budget: int = 2_000_000) -> Tensor:
+def splat_view(
+    geo: ConeGeometry,
+    angle: Tensor,
+    means: Tensor,
+    cov: Tensor,
+    density: Tensor,
+    budget: int = 2_000_000,
+) -> Tensor:
     """Projection (H, W) of the Gaussian mixture at gantry angle `angle` (rad, 0-d tensor)."""
     h, w = geo.nDetector
     u, v = detector_uv(geo, means.dtype, means.device)
@@ -183,29 +224,42 @@ def splat_view(geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Tensor, den
     inv = torch.tensor([1.0 / dv, 1.0 / du], dtype=means.dtype, device=means.device)
     cov_pix = cov2[:, [1, 0]][:, :, [1, 0]] * inv[None, :, None] * inv[None, None, :]
     det = cov_pix[:, 0, 0] * cov_pix[:, 1, 1] - cov_pix[:, 0, 1] ** 2
-    conic = torch.stack([cov_pix[:, 1, 1], -cov_pix[:, 0, 1],
-                         -cov_pix[:, 1, 0], cov_pix[:, 0, 0]], -1).reshape(-1, 2, 2)
+    conic = torch.stack(
+        [cov_pix[:, 1, 1], -cov_pix[:, 0, 1], -cov_pix[:, 1, 0], cov_pix[:, 0, 0]], -1
+    ).reshape(-1, 2, 2)
     conic = conic / det.clamp_min(1e-30)[:, None, None]
     tr = 0.5 * (cov_pix[:, 0, 0] + cov_pix[:, 1, 1])
     lam = tr + torch.sqrt((tr**2 - det).clamp_min(0))
     radius = window_radius(torch.sqrt(lam))
     margin = radius.to(pos.dtype) + 1.0
-    inside = ((pos[:, 0] > -margin) & (pos[:, 0] < h - 1 + margin)
-              & (pos[:, 1] > -margin) & (pos[:, 1] < w - 1 + margin))
+    inside = (
+        (pos[:, 0] > -margin)
+        & (pos[:, 0] < h - 1 + margin)
+        & (pos[:, 1] > -margin)
+        & (pos[:, 1] < w - 1 + margin)
+    )
     keep = torch.nonzero(inside).squeeze(1)
-    img = window_accumulate(pos[keep], conic[keep], (density * factor)[keep], radius[keep],
-                            (h, w), budget)
+    img = window_accumulate(
+        pos[keep], conic[keep], (density * factor)[keep], radius[keep], (h, w), budget
+    )
     return img.reshape(h, w)
 
 
-def splat_views(geo: ConeGeometry, angles: Tensor, means: Tensor, cov: Tensor,
-                density: Tensor, budget: int = 2_000_000) -> Tensor:
+def splat_views(
+    geo: ConeGeometry,
+    angles: Tensor,
+    means: Tensor,
+    cov: Tensor,
+    density: Tensor,
+    budget: int = 2_000_000,
+) -> Tensor:
     """Projections (B, H, W) of one (static) mixture at several angles (B,)."""
     return torch.stack([splat_view(geo, a, means, cov, density, budget) for a in angles])
 
 
-def raymarch(geo: ConeGeometry, volume: Tensor, angles: Tensor, step_vox: float = 0.5,
-             view_chunk: int = 4) -> Tensor:
+def raymarch(
+    geo: ConeGeometry, volume: Tensor, angles: Tensor, step_vox: float = 0.5, view_chunk: int = 4
+) -> Tensor:
     """Projections (B, H, W) of a voxel volume (nx, ny, nz) indexed [x, y, z] (trilinear).
 
     The volume occupies the box [-h, h] (h = geo.half_extent) with voxel centres as in
@@ -219,14 +273,15 @@ def raymarch(geo: ConeGeometry, volume: Tensor, angles: Tensor, step_vox: float 
     grid_vol = volume.permute(2, 1, 0)[None, None]  # (1,1,nz,ny,nx): grid x->W, y->H, z->D
     outs = []
     for k in range(0, angles.shape[0], view_chunk):
-        origin, direction = pixel_rays(geo, angles[k:k + view_chunk].to(volume.dtype))
+        origin, direction = pixel_rays(geo, angles[k : k + view_chunk].to(volume.dtype))
         centre_s = -(origin * direction).sum(-1, keepdim=True)  # closest approach to 0
         n = int(math.ceil(2 * radius / ds))
         s = (torch.arange(n, dtype=volume.dtype, device=volume.device) + 0.5) * ds - radius
         pts = origin[..., None, :] + (centre_s[..., None] + s[:, None]) * direction[..., None, :]
         b, hh, ww = pts.shape[:3]
         grid = (pts / half).reshape(1, b * hh, ww * n, 1, 3).permute(0, 3, 1, 2, 4)
-        samp = F.grid_sample(grid_vol, grid, mode="bilinear", padding_mode="zeros",
-                             align_corners=False)
+        samp = F.grid_sample(
+            grid_vol, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        )
         outs.append(samp.reshape(b, hh, ww, n).sum(-1) * ds)
     return torch.cat(outs)

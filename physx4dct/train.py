@@ -63,21 +63,32 @@ def _to_device(scan: Scan, device: torch.device, dtype: torch.dtype) -> _Data:
         return torch.as_tensor(x, dtype=dtype, device=device)
 
     v = scan.val
-    return _Data(scan, tens(scan.train.projections), tens(scan.train.angles),
-                 tens(scan.train.time_s / scan.scan_s),
-                 tens(v.projections) if v else None, tens(v.angles) if v else None,
-                 tens(v.time_s / scan.scan_s) if v else None)
+    return _Data(
+        scan,
+        tens(scan.train.projections),
+        tens(scan.train.angles),
+        tens(scan.train.time_s / scan.scan_s),
+        tens(v.projections) if v else None,
+        tens(v.angles) if v else None,
+        tens(v.time_s / scan.scan_s) if v else None,
+    )
 
 
-def build_model(cfg: Config, scan: Scan, n_gaussians: int | None = None,
-                device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-                ) -> Model4D:
+def build_model(
+    cfg: Config,
+    scan: Scan,
+    n_gaussians: int | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Model4D:
     """The model of `cfg`: initialised from FDK, or empty with `n_gaussians` (to load into)."""
     if n_gaussians is None:
-        vol = fdk(scan.geo, torch.as_tensor(scan.train.projections, dtype=torch.float64),
-                  torch.as_tensor(scan.train.angles, dtype=torch.float64))
-        cloud = init_cloud(vol.to(dtype), scan.geo, cfg.gaussians,
-                           generator_for(cfg.seed, 0, 0))
+        vol = fdk(
+            scan.geo,
+            torch.as_tensor(scan.train.projections, dtype=torch.float64),
+            torch.as_tensor(scan.train.angles, dtype=torch.float64),
+        )
+        cloud = init_cloud(vol.to(dtype), scan.geo, cfg.gaussians, generator_for(cfg.seed, 0, 0))
     else:
         cloud = GaussianCloud(1)
         cloud.resize(n_gaussians)
@@ -89,8 +100,14 @@ def build_model(cfg: Config, scan: Scan, n_gaussians: int | None = None,
         deform = deform.to(device=device, dtype=dtype)
     elif cfg.model != "static":
         raise ValueError(f"unknown model {cfg.model!r} (4d | static)")
-    model = Model4D(cloud, hexplane, deform, cfg.train.period_init_s, scan.scan_s,
-                    min_scale=cfg.gaussians.min_scale_vox * scan.geo.voxel)
+    model = Model4D(
+        cloud,
+        hexplane,
+        deform,
+        cfg.train.period_init_s,
+        scan.scan_s,
+        min_scale=cfg.gaussians.min_scale_vox * scan.geo.voxel,
+    )
     return model.to(device=device, dtype=dtype)
 
 
@@ -111,8 +128,14 @@ def make_optimizer(model: Model4D, cfg: Config) -> torch.optim.Adam:
         if hasattr(field, "param_groups"):
             groups += list(field.param_groups(tc.lr_hexplane))
         else:
-            groups.append({"params": list(field.parameters()), "lr": tc.lr_hexplane,
-                           "name": "deformation", "decay": True})
+            groups.append(
+                {
+                    "params": list(field.parameters()),
+                    "lr": tc.lr_hexplane,
+                    "name": "deformation",
+                    "decay": True,
+                }
+            )
         lr_tau = tc.lr_period if tc.learn_period else 0.0
         groups.append({"params": [model.tau], "lr": lr_tau, "name": "tau"})
     for g in groups:
@@ -128,15 +151,17 @@ def _set_lr(opt: torch.optim.Optimizer, step: int, total: int) -> None:
             g["lr"] = g["initial_lr"] * 0.1**frac
 
 
-def render_projection(model: Model4D, geo, angle: Tensor, t: Tensor | None, step: int = 0,
-                      budget: int = 2_000_000):
+def render_projection(
+    model: Model4D, geo, angle: Tensor, t: Tensor | None, step: int = 0, budget: int = 2_000_000
+):
     """Projection (H, W) at gantry `angle` and normalised time `t` (None = canonical)."""
     means, cov, dens, out = model.gaussians_at(t, step)
     return splat_view(geo, angle, means, cov, dens, budget), out, (means, cov, dens)
 
 
-def _step_loss(model: Model4D, cfg: Config, data: _Data, step: int, gen: torch.Generator,
-               fine: bool) -> tuple[Tensor, dict[str, float]]:
+def _step_loss(
+    model: Model4D, cfg: Config, data: _Data, step: int, gen: torch.Generator, fine: bool
+) -> tuple[Tensor, dict[str, float]]:
     """Total loss of one iteration and its logged parts."""
     tc, lc, geo = cfg.train, cfg.loss, data.scan.geo
     idx = torch.randint(0, data.proj.shape[0], (tc.views_per_step,), generator=gen)
@@ -162,21 +187,27 @@ def _step_loss(model: Model4D, cfg: Config, data: _Data, step: int, gen: torch.G
         parts["tv"] = float(tv.detach())
     if fine and model.hexplane is not None:
         sm = model.hexplane.smoothness()
-        loss = loss + lc.plane_tv * sm["plane_tv"] + lc.time_smooth * sm["time_smooth"] \
+        loss = (
+            loss
+            + lc.plane_tv * sm["plane_tv"]
+            + lc.time_smooth * sm["time_smooth"]
             + lc.time_l1 * sm["time_l1"]
+        )
     if fine and lc.period > 0 and step >= tc.coarse_iterations + lc.period_from:
         loss = loss + lc.period * _periodic_loss(model, cfg, data, idx[0], step, parts)
     return loss, parts
 
 
-def _periodic_loss(model: Model4D, cfg: Config, data: _Data, j: Tensor, step: int,
-                   parts: dict) -> Tensor:
+def _periodic_loss(
+    model: Model4D, cfg: Config, data: _Data, j: Tensor, step: int, parts: dict
+) -> Tensor:
     """L(render(t + T), I(t)) with T = exp(tau) / scan (t - T when t + T leaves the scan)."""
     period = model.period_s() / model.scan_s
     t = data.t[j]
     shifted = torch.where(t + period <= 1.0, t + period, t - period)
-    pred, _, _ = render_projection(model, data.scan.geo, data.angles[j], shifted, step,
-                                   cfg.train.budget)
+    pred, _, _ = render_projection(
+        model, data.scan.geo, data.angles[j], shifted, step, cfg.train.budget
+    )
     pc = projection_loss(pred[None], data.proj[j][None], cfg.loss.dssim)
     parts["periodic"] = float(pc.detach())
     return pc
@@ -214,27 +245,36 @@ def validate(model: Model4D, cfg: Config, data: _Data) -> dict[str, float]:
     mse = []
     for k in range(data.val_proj.shape[0]):
         t = data.val_t[k] if model.deformation is not None else None
-        pred, _, _ = render_projection(model, data.scan.geo, data.val_angles[k], t,
-                                       budget=cfg.train.budget)
+        pred, _, _ = render_projection(
+            model, data.scan.geo, data.val_angles[k], t, budget=cfg.train.budget
+        )
         mse.append(float(((pred - data.val_proj[k]) ** 2).mean()))
     peak = float(data.val_proj.max())
     return {"val_psnr": 10 * math.log10(peak**2 / max(sum(mse) / len(mse), 1e-20))}
 
 
 def _save(path: Path, model: Model4D, opt, cfg: Config, step: int, extra: dict) -> None:
-    save_checkpoint(path, step=step, config=to_dict(cfg), model=model, optimizer=opt,
-                    extra={"n_gaussians": model.cloud.n, **extra})
+    save_checkpoint(
+        path,
+        step=step,
+        config=to_dict(cfg),
+        model=model,
+        optimizer=opt,
+        extra={"n_gaussians": model.cloud.n, **extra},
+    )
 
 
-def load_model(ckpt_path: str | Path, scan: Scan, device: torch.device | str = "cpu"
-               ) -> tuple[Model4D, Config, dict]:
+def load_model(
+    ckpt_path: str | Path, scan: Scan, device: torch.device | str = "cpu"
+) -> tuple[Model4D, Config, dict]:
     """Rebuild the model stored in a checkpoint (its own config inside)."""
     ckpt = load_checkpoint(ckpt_path, map_location=device)
     cfg = from_dict(Config, ckpt["config"], source=str(ckpt_path))
     from common.device import resolve_dtype
 
-    model = build_model(cfg, scan, int(ckpt["extra"]["n_gaussians"]), device,
-                        resolve_dtype(cfg.dtype))
+    model = build_model(
+        cfg, scan, int(ckpt["extra"]["n_gaussians"]), device, resolve_dtype(cfg.dtype)
+    )
     _after_densify(model)
     restore_checkpoint(ckpt, model, rng=False)
     return model, cfg, ckpt
@@ -249,8 +289,15 @@ def _resume(run: Path, cfg: Config, scan: Scan, device, dtype):
     return model, opt, step, ckpt["extra"]
 
 
-def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | None = None,
-        resume: bool = False, stop_after: int | None = None) -> dict[str, float]:
+def fit(
+    cfg: Config,
+    run_dir: str | Path,
+    data: str | Path,
+    *,
+    info: DistInfo | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> dict[str, float]:
     """Reconstruct the scan `data` (pickle) into `run_dir`; returns the final metrics and
     `elapsed_s`, the wall time of the fit summed over resumes (kept in the checkpoints).
 
@@ -275,8 +322,11 @@ def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | 
     tc = cfg.train
     metrics: dict[str, float] = {}
     writer = MetricsWriter(run / "metrics.jsonl", info.is_main, start if resume else None)
-    with GracefulInterrupt() as stop, writer, ProgressReporter(
-            tc.iterations, "train", enabled=info.is_main, start=start) as bar:
+    with (
+        GracefulInterrupt() as stop,
+        writer,
+        ProgressReporter(tc.iterations, "train", enabled=info.is_main, start=start) as bar,
+    ):
         t0 = time.time() - float(extra.get("elapsed_s", 0.0))  # wall time adds up over resumes
 
         def state() -> dict:
@@ -302,11 +352,18 @@ def fit(cfg: Config, run_dir: str | Path, data: str | Path, *, info: DistInfo | 
             dens = _maybe_densify(model, opt, cfg, step, scan.geo)
             done = step + 1
             if done % tc.log_every == 0 or done == tc.iterations:
-                metrics = {"loss": float(loss.detach()), **parts, "n": model.cloud.n,
-                           "period_s": float(model.period_s().detach()), "sec": time.time() - t0,
-                           **(dens or {})}
-                metrics = {k: (all_reduce_mean(v) if isinstance(v, float) else v)
-                           for k, v in metrics.items()}
+                metrics = {
+                    "loss": float(loss.detach()),
+                    **parts,
+                    "n": model.cloud.n,
+                    "period_s": float(model.period_s().detach()),
+                    "sec": time.time() - t0,
+                    **(dens or {}),
+                }
+                metrics = {
+                    k: (all_reduce_mean(v) if isinstance(v, float) else v)
+                    for k, v in metrics.items()
+                }
                 writer.write(done, **metrics)
                 bar.update(done, {k: metrics[k] for k in ("loss", "n", "period_s")})
             if done % tc.eval_every == 0 or done == tc.iterations:

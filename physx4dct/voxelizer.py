@@ -38,8 +38,9 @@ def full_grid(geo: ConeGeometry) -> GridSpec:
     return GridSpec(lo=tuple(-h for h in half), step=step, shape=tuple(geo.nVoxel))
 
 
-def random_subgrid(geo: ConeGeometry, size: int, generator: torch.Generator | None = None
-                   ) -> tuple[GridSpec, tuple[int, int, int]]:
+def random_subgrid(
+    geo: ConeGeometry, size: int, generator: torch.Generator | None = None
+) -> tuple[GridSpec, tuple[int, int, int]]:
     """A random `size`^3 block of the reconstruction grid and its start indices."""
     full = full_grid(geo)
     start = []
@@ -51,8 +52,9 @@ def random_subgrid(geo: ConeGeometry, size: int, generator: torch.Generator | No
     return GridSpec(lo=lo, step=full.step, shape=shape), tuple(start)
 
 
-def voxelize(means: Tensor, cov: Tensor, density: Tensor, grid: GridSpec,
-             budget: int = 4_000_000) -> Tensor:
+def voxelize(
+    means: Tensor, cov: Tensor, density: Tensor, grid: GridSpec, budget: int = 4_000_000
+) -> Tensor:
     """Density volume of shape `grid.shape`, indexed [x, y, z].
 
     Args:
@@ -70,8 +72,9 @@ def voxelize(means: Tensor, cov: Tensor, density: Tensor, grid: GridSpec,
     margin = radius.to(means.dtype)[:, None] + 1.0
     inside = ((pos > -margin) & (pos < dims - 1 + margin)).all(-1)
     keep = torch.nonzero(inside).squeeze(1)
-    flat = window_accumulate(pos[keep], conic[keep], density[keep], radius[keep], grid.shape,
-                             budget)
+    flat = window_accumulate(
+        pos[keep], conic[keep], density[keep], radius[keep], grid.shape, budget
+    )
     return flat.reshape(grid.shape)
 
 

@@ -11,8 +11,16 @@ from click.testing import CliRunner
 
 from fcpredict.cli import cli
 
-FAST = ["--preset", "tiny", "--set", "train.batch_size=1", "--set", "train.eval_every=2",
-        "--device", "cpu"]
+FAST = [
+    "--preset",
+    "tiny",
+    "--set",
+    "train.batch_size=1",
+    "--set",
+    "train.eval_every=2",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +75,28 @@ def test_predict_evaluate_plot(tmp_path: Path, data_dir: Path) -> None:
     assert _train(tmp_path / "run", data_dir, 2).exit_code == 0
     ref = data_dir / "s0000"
     out = tmp_path / "pred" / "FORCE_CONSTANTS"
-    r = CliRunner().invoke(cli, ["predict", str(ref), "-o", str(out), "--checkpoint",
-                                 str(tmp_path / "run/checkpoints/last.pt"), "--symmetrize"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            str(ref),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(tmp_path / "run/checkpoints/last.pt"),
+            "--symmetrize",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert {p.name for p in out.parent.iterdir()} >= {"FORCE_CONSTANTS", "force_constants.hdf5",
-                                                      "phonopy.yaml"}
+    assert {p.name for p in out.parent.iterdir()} >= {
+        "FORCE_CONSTANTS",
+        "force_constants.hdf5",
+        "phonopy.yaml",
+    }
     js = tmp_path / "m.json"
-    r = CliRunner().invoke(cli, ["evaluate", str(out.parent), str(ref), "--json", str(js),
-                                 "--mesh", "4 4 4"])
+    r = CliRunner().invoke(
+        cli, ["evaluate", str(out.parent), str(ref), "--json", str(js), "--mesh", "4 4 4"]
+    )
     assert r.exit_code == 0, r.output
     m = json.loads(js.read_text())
     assert m["asr_error_ev_a2"] < 1e-8 and m["index_symmetry_error_ev_a2"] < 1e-8
@@ -91,14 +113,26 @@ def test_user_errors_are_one_line(tmp_path: Path, data_dir: Path) -> None:
     ck = tmp_path / "x.pt"
     ck.write_bytes(b"not a checkpoint")
     out = tmp_path / "o" / "FORCE_CONSTANTS"
-    r = CliRunner().invoke(cli, ["predict", str(bad), "-o", str(out), "--checkpoint", str(ck),
-                                 "--dim", "2 2 2"])
+    r = CliRunner().invoke(
+        cli, ["predict", str(bad), "-o", str(out), "--checkpoint", str(ck), "--dim", "2 2 2"]
+    )
     assert r.exit_code != 0 and "POSCAR" in r.output and "Traceback" not in r.output
     assert not out.exists()
     r = CliRunner().invoke(cli, ["train", *FAST, "--run-dir", str(tmp_path / "r")])
     assert r.exit_code != 0 and "no training data" in r.output
-    r = CliRunner().invoke(cli, ["train", *FAST, "--data", str(data_dir), "--run-dir",
-                                 str(tmp_path / "r"), "--set", "model.bogus=1"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            *FAST,
+            "--data",
+            str(data_dir),
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--set",
+            "model.bogus=1",
+        ],
+    )
     assert r.exit_code != 0 and "bogus" in r.output
     r = CliRunner().invoke(cli, ["evaluate", str(tmp_path), str(data_dir / "s0000")])
     assert r.exit_code != 0 and "phonopy_disp.yaml" in r.output
@@ -116,8 +150,12 @@ def test_val_fraction_zero_trains_on_every_folder(data_dir: Path) -> None:
     from fcpredict.train import split_folders
 
     def split(frac: float):
-        cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR,
-                          sets=[f"data.dirs=[{data_dir}]", f"data.val_fraction={frac}"])
+        cfg = load_config(
+            Config,
+            preset="tiny",
+            presets_dir=PRESETS_DIR,
+            sets=[f"data.dirs=[{data_dir}]", f"data.val_fraction={frac}"],
+        )
         return split_folders(cfg)
 
     train, val = split(0.0)

@@ -20,10 +20,28 @@ def test_ddp_two_ranks_identical(tmp_path: Path, free_port: int) -> None:
     res = CliRunner().invoke(cli, ["make-data", str(data), "--n", "4", "--dim", "1"])
     assert res.exit_code == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={free_port}", "-m", "fcpredict", "train", "--preset", "tiny",
-           "--data", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "2",
-           "--set", "train.batch_size=1", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port}",
+        "-m",
+        "fcpredict",
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--steps",
+        "2",
+        "--set",
+        "train.batch_size=1",
+        "--device",
+        "cpu",
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "ddp_check.json").read_text())

@@ -50,8 +50,9 @@ def test_small_cell_contains_self_images() -> None:
 def test_edge_vectors_differentiable_and_batched() -> None:
     cell = torch.eye(3, dtype=torch.float64) * 3.0
     pos = torch.tensor([[0.0, 0.0, 0.0], [1.5, 1.5, 1.5]], dtype=torch.float64)
-    g = batch_graphs([(pos, cell, torch.tensor([11, 17])), (pos[:1], cell * 1.2,
-                                                         torch.tensor([14]))], cutoff=3.5)
+    g = batch_graphs(
+        [(pos, cell, torch.tensor([11, 17])), (pos[:1], cell * 1.2, torch.tensor([14]))], cutoff=3.5
+    )
     assert g.num_graphs == 2 and g.positions.shape == (3, 3)
     assert (g.batch[g.edge_index[0]] == g.batch[g.edge_index[1]]).all()
     p = g.positions.clone().requires_grad_(True)

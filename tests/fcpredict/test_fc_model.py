@@ -51,8 +51,9 @@ def test_pseudovector_irreps_break_inversion() -> None:
     """The parity trap: with 1e (pseudo)vectors the model passes rotations, fails inversion."""
     torch.manual_seed(0)
     # a triple product (cross product, then dot) needs three message-passing layers
-    cfg = ModelConfig(**{**TINY.__dict__, "irreps_node_embedding": "8x0e+4x1e+2x2e",
-                         "num_layers": 3})
+    cfg = ModelConfig(
+        **{**TINY.__dict__, "irreps_node_embedding": "8x0e+4x1e+2x2e", "num_layers": 3}
+    )
     model = EquiformerEnergy(cfg, irreps_sh="1x0e+1x1e+1x2e").double().eval()
     e0 = model(_transformed(torch.eye(3, dtype=torch.float64))).detach()
     e_rot = model(_transformed(_ops()["rotation"])).detach()
@@ -63,8 +64,9 @@ def test_pseudovector_irreps_break_inversion() -> None:
 
 def test_baseline_is_not_rotation_equivariant() -> None:
     torch.manual_seed(0)
-    cfg = ModelConfig(kind="transformer", hidden_dim=16, num_layers=1, num_heads=2, num_rbf=8,
-                      cutoff=TINY.cutoff)
+    cfg = ModelConfig(
+        kind="transformer", hidden_dim=16, num_layers=1, num_heads=2, num_rbf=8, cutoff=TINY.cutoff
+    )
     model = build_model(cfg).double().eval()
     e0 = model(_transformed(torch.eye(3, dtype=torch.float64))).detach()
     e1 = model(_transformed(_ops()["rotation"])).detach()

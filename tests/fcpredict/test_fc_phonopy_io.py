@@ -39,6 +39,7 @@ def test_written_fc_read_back_by_phonopy(shared_dir: Path, tmp_path: Path, compa
     fc = ref.force_constants
     if not compact:
         from phonopy.harmonic.force_constants import compact_fc_to_full_fc
+
         fc = compact_fc_to_full_fc(ref.primitive, fc)
     files = write_prediction(tmp_path / "FORCE_CONSTANTS", ref, fc, {"test": True})
     assert all(p.is_file() for p in files)

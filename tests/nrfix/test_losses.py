@@ -12,9 +12,7 @@ from nrfix.losses import ConstraintLoss
 from nrfix.model import NRFixNet
 
 
-@pytest.mark.parametrize(
-    "mode", ["logscale_dynamic", "uncertainty", "improvement", "log_ratio"]
-)
+@pytest.mark.parametrize("mode", ["logscale_dynamic", "uncertainty", "improvement", "log_ratio"])
 def test_loss_modes(mode):
     g = generate(
         "bowen_york",

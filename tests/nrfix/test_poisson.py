@@ -30,8 +30,13 @@ def test_inverse_laplacian_is_exact_with_nonzero_mean():
 
 
 def test_zero_source_model_returns_input_exactly():
-    g = generate("bowen_york", {"punctures": [{"m": 0.5, "pos": [0.2, 0, 0], "P": [0.2, 0, 0]}]},
-                 (16, 16, 16), 0.3, np.full(3, -2.25))
+    g = generate(
+        "bowen_york",
+        {"punctures": [{"m": 0.5, "pos": [0.2, 0, 0], "P": [0.2, 0, 0]}]},
+        (16, 16, 16),
+        0.3,
+        np.full(3, -2.25),
+    )
     x = torch.from_numpy(g.vars)[None]
     net = NRFixNet(ModelConfig(channels=4, blocks=1, output_operator="poisson"))
     with torch.no_grad():
@@ -42,9 +47,14 @@ def test_pointwise_bowen_york_source_cuts_median_ham():
     """s = -(1/8) chi^(-5/4) A_ij A_ij dx^2 is the local source a trained net must learn."""
     g = generate(
         "bowen_york",
-        {"punctures": [{"m": 0.5, "pos": [0.3, -0.2, 0.1], "P": [0.25, 0.1, 0.0],
-                        "S": [0.0, 0.0, 0.15]}]},
-        (28, 28, 28), 0.25, np.full(3, -3.375),
+        {
+            "punctures": [
+                {"m": 0.5, "pos": [0.3, -0.2, 0.1], "P": [0.25, 0.1, 0.0], "S": [0.0, 0.0, 0.15]}
+            ]
+        },
+        (28, 28, 28),
+        0.25,
+        np.full(3, -3.375),
     )
     x = torch.from_numpy(g.vars)[None]
     a = sym_to_full(x[:, C_A])
@@ -60,9 +70,14 @@ def test_pointwise_bowen_york_source_cuts_median_ham():
 def _by_grid():
     return generate(
         "bowen_york",
-        {"punctures": [{"m": 0.5, "pos": [0.3, -0.2, 0.1], "P": [0.25, 0.1, 0.0],
-                        "S": [0.0, 0.0, 0.15]}]},
-        (24, 24, 24), 0.3, np.full(3, -3.6),
+        {
+            "punctures": [
+                {"m": 0.5, "pos": [0.3, -0.2, 0.1], "P": [0.25, 0.1, 0.0], "S": [0.0, 0.0, 0.15]}
+            ]
+        },
+        (24, 24, 24),
+        0.3,
+        np.full(3, -3.6),
     )
 
 

@@ -39,7 +39,8 @@ def test_prior_gain_learns_and_checkpoint_corrects(tmp_path):
 
 
 def test_unknown_selection_rule_is_refused(tmp_path):
-    cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR,
-                      overrides={"train.select_by": "psnr"})
+    cfg = load_config(
+        Config, preset="tiny", presets_dir=PRESETS_DIR, overrides={"train.select_by": "psnr"}
+    )
     with pytest.raises(ValueError, match="select_by"):
         fit(cfg, tmp_path / "run")

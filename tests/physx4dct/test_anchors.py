@@ -19,8 +19,14 @@ def _cloud(n: int = 400, seed: int = 0) -> torch.Tensor:
 
 
 def _field(**kw) -> AnchorField:
-    base = dict(num_anchors=32, anchor_k=4, transformer_dim=16, transformer_heads=2,
-                transformer_layers=1, anchor_temperature=0.05)
+    base = dict(
+        num_anchors=32,
+        anchor_k=4,
+        transformer_dim=16,
+        transformer_heads=2,
+        transformer_layers=1,
+        anchor_temperature=0.05,
+    )
     base.update(kw)
     torch.manual_seed(0)
     return AnchorField(FusionConfig(fusion_mode="anchor", **base), _cloud())
@@ -154,8 +160,7 @@ def test_time_grid_starts_as_fourier_and_interpolates_linearly():
     fld = _field(anchor_time_encoding="grid", anchor_time_cells=11)
     n_time = fld.n_time
     cells = torch.linspace(0, 1, 11)
-    assert torch.allclose(fld.time_code(cells), fourier_features(cells[:, None], n_time),
-                          atol=1e-6)
+    assert torch.allclose(fld.time_code(cells), fourier_features(cells[:, None], n_time), atol=1e-6)
     t = torch.tensor([0.25])  # between cells 2 (0.2) and 3 (0.3)
     want = 0.5 * fld.time_grid[2] + 0.5 * fld.time_grid[3]
     assert torch.allclose(fld.time_code(t)[0], want, atol=1e-6)

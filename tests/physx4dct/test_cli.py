@@ -10,8 +10,18 @@ from click.testing import CliRunner
 
 from physx4dct.cli import cli
 
-TRAIN = ["--preset", "tiny", "--iterations", "12", "--set", "train.coarse_iterations=4",
-         "--set", "train.ckpt_every=6", "--set", "train.eval_every=6"]
+TRAIN = [
+    "--preset",
+    "tiny",
+    "--iterations",
+    "12",
+    "--set",
+    "train.coarse_iterations=4",
+    "--set",
+    "train.ckpt_every=6",
+    "--set",
+    "train.eval_every=6",
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +30,22 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     runner = CliRunner()
     scan = root / "scan.pickle"
-    res = runner.invoke(cli, ["--threads", "1", "phantom", "--preset", "tiny", "--views", "23",
-                              "--trace", "irregular", "--out", str(scan)])
+    res = runner.invoke(
+        cli,
+        [
+            "--threads",
+            "1",
+            "phantom",
+            "--preset",
+            "tiny",
+            "--views",
+            "23",
+            "--trace",
+            "irregular",
+            "--out",
+            str(scan),
+        ],
+    )
     assert res.exit_code == 0, res.output
     run = root / "run"
     res = runner.invoke(cli, ["train", "--data", str(scan), "--run-dir", str(run), *TRAIN])
@@ -43,8 +67,9 @@ def test_evaluate_render_plot(trained, tmp_path):
     runner = CliRunner()
     ckpt = str(run / "checkpoints" / "last.pt")
     out = tmp_path / "scores.json"
-    res = runner.invoke(cli, ["evaluate", "--data", str(scan), "--checkpoint", ckpt,
-                              "--out", str(out)])
+    res = runner.invoke(
+        cli, ["evaluate", "--data", str(scan), "--checkpoint", ckpt, "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     scores = json.loads(out.read_text())
     assert len(scores["per_phase"]) == 10
@@ -52,26 +77,46 @@ def test_evaluate_render_plot(trained, tmp_path):
     res = runner.invoke(cli, ["evaluate", "--data", str(scan), "--fdk", "binned"])
     assert res.exit_code == 0 and "mean:" in res.output
     npz = tmp_path / "proj.npz"
-    res = runner.invoke(cli, ["render", "--checkpoint", ckpt, "--data", str(scan), "--out",
-                              str(npz), "--time", "10", "--angle", "0", "--angle", "90"])
+    res = runner.invoke(
+        cli,
+        [
+            "render",
+            "--checkpoint",
+            ckpt,
+            "--data",
+            str(scan),
+            "--out",
+            str(npz),
+            "--time",
+            "10",
+            "--angle",
+            "0",
+            "--angle",
+            "90",
+        ],
+    )
     assert res.exit_code == 0, res.output
     with np.load(npz) as f:
         assert f["projections"].shape == (2, 32, 32) and f["projections"].max() > 0
         assert json.loads(str(f["config"]))["model"] == "4d"
-    res = runner.invoke(cli, ["plot", "--checkpoint", ckpt, "--data", str(scan), "--out",
-                              str(tmp_path / "figs")])
+    res = runner.invoke(
+        cli, ["plot", "--checkpoint", ckpt, "--data", str(scan), "--out", str(tmp_path / "figs")]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "figs" / "slices.png").stat().st_size > 1000
     assert (tmp_path / "figs" / "breathing.png").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--data", "missing.pickle", "--run-dir", "R"], "missing.pickle: file not found"),
-    (["train", "--data", "X", "--run-dir", "R", "--preset", "huge"], "unknown preset"),
-    (["train", "--data", "X", "--run-dir", "R", "--set", "train.lr_positon=1"], "lr_positon"),
-    (["evaluate", "--data", "X"], "exactly one of"),
-    (["phantom", "--out", "P.pickle", "--set", "phantom.DSO=2000"], "DSD > DSO"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "missing.pickle", "--run-dir", "R"], "missing.pickle: file not found"),
+        (["train", "--data", "X", "--run-dir", "R", "--preset", "huge"], "unknown preset"),
+        (["train", "--data", "X", "--run-dir", "R", "--set", "train.lr_positon=1"], "lr_positon"),
+        (["evaluate", "--data", "X"], "exactly one of"),
+        (["phantom", "--out", "P.pickle", "--set", "phantom.DSO=2000"], "DSD > DSO"),
+    ],
+)
 def test_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, args)
@@ -84,8 +129,9 @@ def test_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
 def test_resume_without_checkpoint_and_corrupt_scan(trained, tmp_path):
     scan, _ = trained
     runner = CliRunner()
-    res = runner.invoke(cli, ["train", "--data", str(scan), "--run-dir", str(tmp_path / "r"),
-                              "--resume", *TRAIN])
+    res = runner.invoke(
+        cli, ["train", "--data", str(scan), "--run-dir", str(tmp_path / "r"), "--resume", *TRAIN]
+    )
     assert res.exit_code != 0 and "last.pt does not exist" in res.output
     bad = tmp_path / "bad.pickle"
     bad.write_bytes(b"\x80\x04garbage")

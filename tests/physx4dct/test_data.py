@@ -28,8 +28,21 @@ def test_pickle_round_trip(tiny_scan_path, tmp_path):
     np.testing.assert_array_equal(scan.volume_time_s, again.volume_time_s)
     with open(out, "rb") as handle:
         raw = pickle.load(handle)
-    for key in ("DSD", "DSO", "nDetector", "dDetector", "nVoxel", "dVoxel", "offOrigin",
-                "offDetector", "numTrain", "numVal", "train", "val", "image"):
+    for key in (
+        "DSD",
+        "DSO",
+        "nDetector",
+        "dDetector",
+        "nVoxel",
+        "dVoxel",
+        "offOrigin",
+        "offDetector",
+        "numTrain",
+        "numVal",
+        "train",
+        "val",
+        "image",
+    ):
         assert key in raw
     assert raw["train"]["projections"].shape == (37, 32, 32)
 
@@ -42,15 +55,17 @@ def test_mm_projections_are_rescaled(tiny_scan_path, tmp_path):
     raw["train"]["projections"] = raw["train"]["projections"] / scan.geo.scale
     path = tmp_path / "mm.pickle"
     path.write_bytes(pickle.dumps(raw))
-    np.testing.assert_allclose(read_scan(path).train.projections, scan.train.projections,
-                               rtol=1e-5)
+    np.testing.assert_allclose(read_scan(path).train.projections, scan.train.projections, rtol=1e-5)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a pickle", "not a readable pickle"),
-    (pickle.dumps({"DSD": 1500}), "missing"),
-    (pickle.dumps([1, 2, 3]), "missing"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a pickle", "not a readable pickle"),
+        (pickle.dumps({"DSD": 1500}), "missing"),
+        (pickle.dumps([1, 2, 3]), "missing"),
+    ],
+)
 def test_bad_files_give_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.pickle"
     path.write_bytes(content)
@@ -74,8 +89,7 @@ def test_breathing_traces():
     assert abs(reg.mean_period_s() - 4.0) < 1e-3
     assert reg.displacement.min() >= 0 and abs(reg.displacement.max() - 1) < 1e-3
     irr = make_trace(60.0, 4.0, "irregular", seed=3)
-    peaks = irr.displacement[np.r_[False, np.diff(np.sign(np.diff(irr.displacement))) < 0,
-                                   False]]
+    peaks = irr.displacement[np.r_[False, np.diff(np.sign(np.diff(irr.displacement))) < 0, False]]
     assert peaks.std() > 0.05  # amplitude varies from cycle to cycle
     drift = make_trace(60.0, 4.0, drift=0.2)
     assert abs((drift.displacement - reg.displacement)[-1] - 0.2) < 1e-2
@@ -87,6 +101,7 @@ def test_phantom_diaphragm_moves_and_static_does_not(tiny_scan_path):
     scan = read_scan(tiny_scan_path)
     vols = scan.volumes
     exhale, inhale = vols[0], vols[len(vols) // 2]
+
     def lung_voxels(v):
         return ((v > 0.02) & (v < 0.1)).sum()
 
@@ -94,6 +109,7 @@ def test_phantom_diaphragm_moves_and_static_does_not(tiny_scan_path):
     assert lung_voxels(inhale) > lung_voxels(exhale) * 1.05
     assert np.all(np.diff(scan.train.time_s) > 0)
     assert phase_bins(scan.train.phase, 10).max() <= 9
-    still = simulate_scan(PhantomConfig(n_views=4, n_val=0, detector=16, volume=16,
-                                        static=True, n_phases=2))
+    still = simulate_scan(
+        PhantomConfig(n_views=4, n_val=0, detector=16, volume=16, static=True, n_phases=2)
+    )
     np.testing.assert_array_equal(still.volumes[0], still.volumes[1])

@@ -20,8 +20,9 @@ FDK_STATIC_PSNR_DB = 24.0
 @pytest.fixture(scope="module")
 def static_scan():
     torch.set_num_threads(1)
-    return simulate_scan(PhantomConfig(n_views=60, n_val=0, detector=48, volume=32,
-                                       static=True, n_phases=1))
+    return simulate_scan(
+        PhantomConfig(n_views=60, n_val=0, detector=48, volume=32, static=True, n_phases=1)
+    )
 
 
 def test_fdk_static_phantom_reaches_stated_psnr(static_scan):
@@ -31,8 +32,9 @@ def test_fdk_static_phantom_reaches_stated_psnr(static_scan):
     assert psnr3d_x2(vol, gt) >= FDK_STATIC_PSNR_DB
     assert ssim3d_x2(vol, gt) >= 0.8
     assert abs(float(vol.mean()) / float(gt.mean()) - 1) < 0.03  # DC (total attenuation)
-    sparse = torch.from_numpy(fdk_numpy(s.geo, s.train.projections[::4],
-                                        s.train.angles[::4], "ramlak"))
+    sparse = torch.from_numpy(
+        fdk_numpy(s.geo, s.train.projections[::4], s.train.angles[::4], "ramlak")
+    )
     assert psnr3d_x2(sparse, gt) < psnr3d_x2(vol, gt) - 2  # streaks from sparse views
 
 
@@ -46,8 +48,9 @@ def test_angular_weights_cover_the_circle():
 def test_metric_conventions():
     g = torch.rand(12, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert psnr3d_x2(g, g) == 100.0
-    noisy = g + 0.01 * torch.randn(12, 12, 12, dtype=torch.float64,
-                                   generator=torch.Generator().manual_seed(1))
+    noisy = g + 0.01 * torch.randn(
+        12, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
     mse = float(((noisy - g) ** 2).mean())
     assert math.isclose(psnr3d_x2(noisy, g), 10 * math.log10(float(g.max()) ** 2 / mse))
     # STNF4D normalises each volume: invariant to an affine change of the prediction

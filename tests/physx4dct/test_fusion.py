@@ -20,8 +20,14 @@ from physx4dct.fusion import (
 )
 from physx4dct.fusion_ops import orthogonal_fuse, residual_transform
 
-SMALL = dict(num_anchors=24, anchor_k=4, transformer_dim=16, transformer_heads=2,
-             transformer_layers=1, anchor_temperature=0.05)
+SMALL = dict(
+    num_anchors=24,
+    anchor_k=4,
+    transformer_dim=16,
+    transformer_heads=2,
+    transformer_layers=1,
+    anchor_temperature=0.05,
+)
 
 
 def _xyz(n: int = 300) -> torch.Tensor:
@@ -30,8 +36,9 @@ def _xyz(n: int = 300) -> torch.Tensor:
 
 def _hexplane(seed: int = 0) -> HexPlaneField:
     torch.manual_seed(seed)
-    hp = HexPlaneField(HexPlaneConfig(channels=4, resolution=6, time_resolution=8,
-                                      multires=(1,), hidden=16))
+    hp = HexPlaneField(
+        HexPlaneConfig(channels=4, resolution=6, time_resolution=8, multires=(1,), hidden=16)
+    )
     for head in (hp.head_dx, hp.head_ds, hp.head_dr):
         torch.nn.init.normal_(head.weight, std=0.3)  # non-zero output from step 0
     return hp
@@ -49,8 +56,11 @@ def _target(xyz: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def _train(model, xyz, steps: int = 4, start: int = 0) -> list[float]:
-    groups = model.param_groups(1e-2) if hasattr(model, "param_groups") else \
-        [{"params": list(model.parameters()), "lr": 1e-2}]
+    groups = (
+        model.param_groups(1e-2)
+        if hasattr(model, "param_groups")
+        else [{"params": list(model.parameters()), "lr": 1e-2}]
+    )
     opt = torch.optim.Adam(groups)
     losses = []
     for step in range(start, start + steps):
@@ -67,26 +77,44 @@ def _train(model, xyz, steps: int = 4, start: int = 0) -> list[float]:
 
 @pytest.mark.parametrize("mode", FUSION_MODES)
 def test_every_mode_trains_and_logs(mode):
-    model, xyz = _model(mode, phys_warmup_steps=0, lp_enable=True, decouple_enable=True,
-                        eps_freeze_steps=2, lambda_gate=1e-3, lambda_consist=0.1,
-                        lambda_anchor_time=0.1)
+    model, xyz = _model(
+        mode,
+        phys_warmup_steps=0,
+        lp_enable=True,
+        decouple_enable=True,
+        eps_freeze_steps=2,
+        lambda_gate=1e-3,
+        lambda_consist=0.1,
+        lambda_anchor_time=0.1,
+    )
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     losses = _train(model, xyz, steps=4)
     assert all(torch.isfinite(torch.tensor(losses)))
-    changed = [k for k, v in model.state_dict().items()
-               if v.dtype.is_floating_point and v.shape == before[k].shape
-               and not torch.equal(v, before[k])]
+    changed = [
+        k
+        for k, v in model.state_dict().items()
+        if v.dtype.is_floating_point
+        and v.shape == before[k].shape
+        and not torch.equal(v, before[k])
+    ]
     assert changed, "no parameter moved"
     out = model(xyz, torch.tensor(0.3), 10)
     assert out.dx.shape == (300, 3)
-    expected = {"fixed_alpha": "alpha", "learnable_alpha": "alpha", "orthogonal": "alpha",
-                "uncertainty": "w_hex_mean", "uncertainty_gated": "beta_mean",
-                "bounded_perturb": "eps", "anchor": "anchor_dx_rms"}
+    expected = {
+        "fixed_alpha": "alpha",
+        "learnable_alpha": "alpha",
+        "orthogonal": "alpha",
+        "uncertainty": "w_hex_mean",
+        "uncertainty_gated": "beta_mean",
+        "bounded_perturb": "eps",
+        "anchor": "anchor_dx_rms",
+    }
     if mode in expected:
         assert expected[mode] in out.stats
     if mode not in ("hexplane", "anchor"):
-        assert {"lp", "decouple", "anchor_smooth", "phys", "consist", "anchor_time"} <= \
-            set(out.losses)
+        assert {"lp", "decouple", "anchor_smooth", "phys", "consist", "anchor_time"} <= set(
+            out.losses
+        )
 
 
 def test_spatiotemporal_tokens_inside_a_fusion():
@@ -128,6 +156,7 @@ def test_orthogonal_gradient_projection(mode):
         def hook(module, inputs, output):
             output.dx.retain_grad()
             captured[name] = output.dx
+
         return hook
 
     model.anchor.register_forward_hook(keep("anc"))
@@ -172,15 +201,20 @@ def test_bounded_perturb_eps_in_optimizer_and_freeze():
 
 
 def test_bounded_perturb_formula_and_warmup_cap():
-    model, xyz = _model("bounded_perturb", schedule_mode="warmup_cap", eps_warmup_steps=100,
-                        residual_mode="unitnorm")
+    model, xyz = _model(
+        "bounded_perturb",
+        schedule_mode="warmup_cap",
+        eps_warmup_steps=100,
+        residual_mode="unitnorm",
+    )
     torch.nn.init.normal_(model.anchor.head.weight, std=0.1)
     assert abs(float(model.epsilon(10).detach()) - 0.003) < 1e-7  # capped at eps_max * 10/100
     out = model(xyz, torch.tensor(0.3), 10)
     a = model.anchor(xyz, torch.tensor(0.3), 10).dx
     h = model.hexplane(xyz, torch.tensor(0.3), 10).dx
-    torch.testing.assert_close(out.dx, 0.997 * a + 0.003 * h / h.norm(dim=1, keepdim=True),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        out.dx, 0.997 * a + 0.003 * h / h.norm(dim=1, keepdim=True), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_residual_transforms():
@@ -214,8 +248,9 @@ def test_uncertainty_gated_beta_bounds_and_gates():
     bayes, _ = _model("uncertainty_gated", gamma_max=0.0, gate_mode="bayes", sigma_L2=0.01)
     beta, _ = bayes.gate(xyz, torch.tensor(0.3))
     torch.testing.assert_close(beta, torch.full_like(beta, 0.01 / 1.01))
-    sig, _ = _model("uncertainty_gated", gamma_max=0.0, gate_mode="sigmoid", gate_tau=0.0,
-                    beta_max=0.3)
+    sig, _ = _model(
+        "uncertainty_gated", gamma_max=0.0, gate_mode="sigmoid", gate_tau=0.0, beta_max=0.3
+    )
     beta, _ = sig.gate(xyz, torch.tensor(0.3))
     torch.testing.assert_close(beta, torch.full_like(beta, 0.3))  # sigmoid(0)=0.5, clamped
 
@@ -244,16 +279,22 @@ def test_leakage_and_decoupling_regularisers():
     lap = dataclasses.replace(knn, lp_mode="graph_laplacian")
     torch.testing.assert_close(leakage_loss(knn, xyz, const, 0)["lp"], torch.tensor(0.03))
     assert float(leakage_loss(lap, xyz, const, 0)["lp"]) < 1e-12  # smooth field: no roughness
-    model, _ = _model("fixed_alpha", decouple_enable=True, lambda_decouple=1.0,
-                      decouple_subsample=0)
+    model, _ = _model(
+        "fixed_alpha", decouple_enable=True, lambda_decouple=1.0, decouple_subsample=0
+    )
     torch.nn.init.normal_(model.anchor.head.weight, std=0.1)
     vel = decoupling_loss(model, xyz, torch.tensor(0.3), 0)["decouple"]
     assert 0 <= float(vel.detach()) <= 1
     vel.backward()
     assert model.hexplane.head_dx.weight.grad.abs().sum() > 0
     assert model.anchor.head.weight.grad is None  # Lagrangian side detached
-    jac, _ = _model("fixed_alpha", decouple_enable=True, decouple_mode="stochastic_jacobian_corr",
-                    decouple_num_dirs=2, decouple_subsample=64)
+    jac, _ = _model(
+        "fixed_alpha",
+        decouple_enable=True,
+        decouple_mode="stochastic_jacobian_corr",
+        decouple_num_dirs=2,
+        decouple_subsample=64,
+    )
     torch.nn.init.normal_(jac.anchor.head.weight, std=0.1)
     assert 0 <= float(decoupling_loss(jac, xyz, torch.tensor(0.3), 0)["decouple"].detach()) <= 1
 
@@ -299,8 +340,18 @@ def test_cli_flags_cover_every_field_and_reject_bad_values():
     help_text = runner.invoke(cmd, ["--help"]).output
     for field in dataclasses.fields(FusionConfig):
         assert "--" + field.name.replace("_", "-") in help_text, field.name
-    res = runner.invoke(cmd, ["--fusion-mode", "bounded_perturb", "--residual-mode", "rmsnorm",
-                              "--eps-max", "0.05", "--lp-enable"])
+    res = runner.invoke(
+        cmd,
+        [
+            "--fusion-mode",
+            "bounded_perturb",
+            "--residual-mode",
+            "rmsnorm",
+            "--eps-max",
+            "0.05",
+            "--lp-enable",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "('fusion.eps_max', 0.05)" in res.output and "('fusion.lp_enable', True)" in res.output
     assert res.output.strip().endswith("{}")
@@ -329,15 +380,19 @@ def test_networks_decay_and_fusion_scalars_keep_their_lr(mode):
     assert {"hexplane_grid", "hexplane_mlp", "anchor"} <= decayed
     assert not decayed & {"alpha", "rho"}
     assert kept == {g["name"] for g in groups} - decayed
-    assert all(g["lr"] == pytest.approx(0.1 * g["initial_lr"]) for g in opt.param_groups
-               if g["name"] in decayed)
+    assert all(
+        g["lr"] == pytest.approx(0.1 * g["initial_lr"])
+        for g in opt.param_groups
+        if g["name"] in decayed
+    )
 
 
 def test_anchor_time_grid_has_its_own_decaying_group():
     """grid time encoding: the time grid trains at the HexPlane grid lr (times its scale) in
     its own group, not at the anchor network's lr, and decays like the networks."""
-    model, xyz = _model("fixed_alpha", anchor_time_encoding="grid", anchor_time_cells=16,
-                        anchor_time_lr_scale=0.5)
+    model, xyz = _model(
+        "fixed_alpha", anchor_time_encoding="grid", anchor_time_cells=16, anchor_time_lr_scale=0.5
+    )
     groups = {g["name"]: g for g in model.param_groups(1e-2)}
     grid = groups["anchor_time_grid"]
     assert grid["params"] == [model.anchor.time_grid] and grid["decay"]

@@ -8,14 +8,16 @@ from physx4dct.deformation import HexPlaneConfig, HexPlaneField
 from physx4dct.fusion import FusionConfig, build_deformation
 from physx4dct.fusion_plots import hex_weight_field, write_fusion_figures
 
-SMALL = dict(num_anchors=24, anchor_k=4, transformer_dim=16, transformer_heads=2,
-             transformer_layers=1)
+SMALL = dict(
+    num_anchors=24, anchor_k=4, transformer_dim=16, transformer_heads=2, transformer_layers=1
+)
 
 
 def _model(mode: str, **kw):
     xyz = torch.rand(200, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    hp = HexPlaneField(HexPlaneConfig(channels=4, resolution=6, time_resolution=8,
-                                      multires=(1,), hidden=16))
+    hp = HexPlaneField(
+        HexPlaneConfig(channels=4, resolution=6, time_resolution=8, multires=(1,), hidden=16)
+    )
     return build_deformation(FusionConfig(fusion_mode=mode, **SMALL, **kw), hp, xyz)
 
 

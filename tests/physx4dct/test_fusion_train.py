@@ -14,16 +14,30 @@ from physx4dct.cli import cli
 from physx4dct.config import PRESETS_DIR, Config
 from physx4dct.train import fit
 
-FUSION = {"fusion.num_anchors": 32, "fusion.transformer_dim": 16, "fusion.transformer_heads": 2,
-          "fusion.transformer_layers": 1, "fusion.phys_warmup_steps": 6,
-          "fusion.eps_freeze_steps": 5}
+FUSION = {
+    "fusion.num_anchors": 32,
+    "fusion.transformer_dim": 16,
+    "fusion.transformer_heads": 2,
+    "fusion.transformer_layers": 1,
+    "fusion.phys_warmup_steps": 6,
+    "fusion.eps_freeze_steps": 5,
+}
 
 
 def _cfg(mode: str) -> Config:
-    base = {"train.iterations": 9, "train.coarse_iterations": 2, "train.ckpt_every": 9,
-            "train.eval_every": 9, "train.log_every": 3, "gaussians.densify_from": 2,
-            "gaussians.densify_until": 8, "gaussians.densify_every": 3,
-            "gaussians.densify_grad": 1e-5, "fusion.fusion_mode": mode, **FUSION}
+    base = {
+        "train.iterations": 9,
+        "train.coarse_iterations": 2,
+        "train.ckpt_every": 9,
+        "train.eval_every": 9,
+        "train.log_every": 3,
+        "gaussians.densify_from": 2,
+        "gaussians.densify_until": 8,
+        "gaussians.densify_every": 3,
+        "gaussians.densify_grad": 1e-5,
+        "fusion.fusion_mode": mode,
+        **FUSION,
+    }
     return load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, overrides=base)
 
 
@@ -44,11 +58,33 @@ def test_fused_resume_is_exact_across_densify_and_freeze(tiny_scan_path, tmp_pat
 
 def test_train_cli_fusion_flags_and_logged_stats(tiny_scan_path, tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--data", str(tiny_scan_path), "--run-dir", str(run), "--preset", "tiny",
-            "--iterations", "6", "--set", "train.coarse_iterations=2", "--set",
-            "train.log_every=2", "--fusion-mode", "uncertainty_gated", "--num-anchors", "32",
-            "--transformer-dim", "16", "--transformer-heads", "2", "--gamma-max", "0.004",
-            "--lambda-gate", "0.001"]
+    args = [
+        "train",
+        "--data",
+        str(tiny_scan_path),
+        "--run-dir",
+        str(run),
+        "--preset",
+        "tiny",
+        "--iterations",
+        "6",
+        "--set",
+        "train.coarse_iterations=2",
+        "--set",
+        "train.log_every=2",
+        "--fusion-mode",
+        "uncertainty_gated",
+        "--num-anchors",
+        "32",
+        "--transformer-dim",
+        "16",
+        "--transformer-heads",
+        "2",
+        "--gamma-max",
+        "0.004",
+        "--lambda-gate",
+        "0.001",
+    ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     saved = yaml.safe_load((run / "config.yaml").read_text())["fusion"]
@@ -58,8 +94,17 @@ def test_train_cli_fusion_flags_and_logged_stats(tiny_scan_path, tmp_path):
     assert fine, "no gate statistics logged"
     assert all(0.006 - 1e-6 <= x["beta_mean"] <= 0.014 + 1e-6 for x in fine)
     assert all("gate" in x and "s_E_mean" in x for x in fine)
-    bad = CliRunner().invoke(cli, args[:3] + ["--run-dir", str(tmp_path / "bad"),
-                                              "--fusion-mode", "fixed_alpha", "--set",
-                                              "fusion.alpha=1.5"])
+    bad = CliRunner().invoke(
+        cli,
+        args[:3]
+        + [
+            "--run-dir",
+            str(tmp_path / "bad"),
+            "--fusion-mode",
+            "fixed_alpha",
+            "--set",
+            "fusion.alpha=1.5",
+        ],
+    )
     assert bad.exit_code != 0 and "fusion.alpha" in bad.output
     assert not (tmp_path / "bad" / "checkpoints" / "last.pt").exists()

@@ -17,8 +17,9 @@ from physx4dct.projector import (
 )
 from physx4dct.voxelizer import full_grid, random_subgrid, total_mass, voxelize
 
-GEO = ConeGeometry(nDetector=(32, 32), dDetector=(16.0, 16.0), nVoxel=(32, 32, 32),
-                   dVoxel=(10.0, 10.0, 10.0))
+GEO = ConeGeometry(
+    nDetector=(32, 32), dDetector=(16.0, 16.0), nVoxel=(32, 32, 32), dVoxel=(10.0, 10.0, 10.0)
+)
 
 
 def _mixture(n: int, seed: int = 0, smin: float = 0.04, srange: float = 0.08):
@@ -76,8 +77,9 @@ def test_splat_matches_exact_line_integral(dtype):
     angles = torch.tensor([0.3, 2.0, 4.4], dtype=dtype)
     img = splat_views(GEO, angles, means, cov, density)
     origin, direction = pixel_rays(GEO, angles)
-    ref = exact_line_integral(origin.reshape(-1, 3), direction.reshape(-1, 3), means, cov,
-                              density).reshape(img.shape)
+    ref = exact_line_integral(
+        origin.reshape(-1, 3), direction.reshape(-1, 3), means, cov, density
+    ).reshape(img.shape)
     assert _rel(img, ref) < 0.02
     assert float((img - ref).abs().max()) < 0.02 * float(ref.max())
 
@@ -85,8 +87,12 @@ def test_splat_matches_exact_line_integral(dtype):
 def test_splat_matches_raymarched_voxelization():
     means, log_scale, quat, density = _mixture(25, seed=2, smin=0.06)
     cov = covariance_from(log_scale, quat)
-    fine = ConeGeometry(nDetector=GEO.nDetector, dDetector=GEO.dDetector, nVoxel=(80, 80, 80),
-                        dVoxel=(4.0, 4.0, 4.0))
+    fine = ConeGeometry(
+        nDetector=GEO.nDetector,
+        dDetector=GEO.dDetector,
+        nVoxel=(80, 80, 80),
+        dVoxel=(4.0, 4.0, 4.0),
+    )
     vol = voxelize(means, cov, density, full_grid(fine))
     angles = torch.tensor([0.0, 1.1], dtype=torch.float64)
     ray = raymarch(fine, vol, angles)
@@ -100,8 +106,9 @@ def test_voxelizer_mass_and_point_values():
     grid = full_grid(GEO)
     vol = voxelize(means, cov, density, grid)
     voxel = math.prod(grid.step)
-    assert math.isclose(float(vol.sum() * voxel), float(total_mass(means, cov, density)),
-                        rel_tol=1e-3)
+    assert math.isclose(
+        float(vol.sum() * voxel), float(total_mass(means, cov, density)), rel_tol=1e-3
+    )
     xyz = voxel_centres(GEO, torch.float64)
     diff = xyz.reshape(-1, 1, 3) - means[None]
     quad = torch.einsum("vni,nij,vnj->vn", diff, torch.linalg.inv(cov), diff)
@@ -109,13 +116,14 @@ def test_voxelizer_mass_and_point_values():
     assert float((vol - dense).abs().max()) < 1e-2 * float(dense.max())
     sub, start = random_subgrid(GEO, 8, torch.Generator().manual_seed(0))
     part = voxelize(means, cov, density, sub)
-    block = vol[start[0]:start[0] + 8, start[1]:start[1] + 8, start[2]:start[2] + 8]
+    block = vol[start[0] : start[0] + 8, start[1] : start[1] + 8, start[2] : start[2] + 8]
     assert float((part - block).abs().max()) < 3e-3 * float(block.max())
 
 
 def test_raymarch_uniform_ball_chord_lengths():
-    geo = ConeGeometry(nDetector=(16, 16), dDetector=(24.0, 24.0), nVoxel=(64, 64, 64),
-                       dVoxel=(5.0, 5.0, 5.0))
+    geo = ConeGeometry(
+        nDetector=(16, 16), dDetector=(24.0, 24.0), nVoxel=(64, 64, 64), dVoxel=(5.0, 5.0, 5.0)
+    )
     xyz = voxel_centres(geo, torch.float64)
     ball = (xyz.norm(dim=-1) < 0.6).double()
     proj = raymarch(geo, ball, torch.tensor([0.4], dtype=torch.float64))[0]
@@ -128,14 +136,17 @@ def test_raymarch_uniform_ball_chord_lengths():
 
 
 def test_splat_gradients_match_finite_differences():
-    geo = ConeGeometry(nDetector=(10, 10), dDetector=(40.0, 40.0), nVoxel=(16, 16, 16),
-                       dVoxel=(20.0, 20.0, 20.0))
+    geo = ConeGeometry(
+        nDetector=(10, 10), dDetector=(40.0, 40.0), nVoxel=(16, 16, 16), dVoxel=(20.0, 20.0, 20.0)
+    )
     means, log_scale, quat, density = _mixture(3, seed=4, smin=0.12)
     weights = torch.rand(10, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
 
     def f(m, ls, q, rho):
-        return (splat_view(geo, torch.tensor(0.9, dtype=torch.float64), m,
-                           covariance_from(ls, q), rho) * weights).sum()
+        return (
+            splat_view(geo, torch.tensor(0.9, dtype=torch.float64), m, covariance_from(ls, q), rho)
+            * weights
+        ).sum()
 
     inputs = tuple(t.clone().requires_grad_() for t in (means, log_scale, quat, density))
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)

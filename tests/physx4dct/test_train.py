@@ -23,10 +23,17 @@ from tests.common.progress_probe import record_progress_starts
 
 
 def _cfg(**overrides) -> Config:
-    base = {"train.iterations": 14, "train.coarse_iterations": 4, "train.ckpt_every": 8,
-            "train.eval_every": 7, "train.log_every": 2, "gaussians.densify_from": 2,
-            "gaussians.densify_until": 12, "gaussians.densify_every": 4,
-            "gaussians.densify_grad": 1e-5}
+    base = {
+        "train.iterations": 14,
+        "train.coarse_iterations": 4,
+        "train.ckpt_every": 8,
+        "train.eval_every": 7,
+        "train.log_every": 2,
+        "gaussians.densify_from": 2,
+        "gaussians.densify_until": 12,
+        "gaussians.densify_every": 4,
+        "gaussians.densify_grad": 1e-5,
+    }
     base.update(overrides)
     return load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, overrides=base)
 
@@ -52,6 +59,7 @@ def test_resume_is_exact(tiny_scan_path, tmp_path, monkeypatch):
     assert a["cloud.xyz"].shape[0] != cfg.gaussians.n_init  # densification happened
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
     def steps(run):
         return [line.split(",")[0] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -98,8 +106,9 @@ def test_learned_period_converges_from_10_percent_off(tiny_scan_path):
     model = Model4D(model.cloud, None, field, 4.4, scan.scan_s)
     data = _to_device(scan, torch.device("cpu"), torch.float32)
     with torch.no_grad():
-        data.proj = torch.stack([render_projection(model, scan.geo, a, t)[0]
-                                 for a, t in zip(data.angles, data.t)])
+        data.proj = torch.stack(
+            [render_projection(model, scan.geo, a, t)[0] for a, t in zip(data.angles, data.t)]
+        )
     opt = torch.optim.Adam([model.tau], lr=0.01)
     for step in range(80):
         opt.zero_grad()
