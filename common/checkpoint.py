@@ -15,17 +15,17 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 
 from common.distributed import unwrap
+from common.errors import UserError
 from common.io import atomic_path
 from common.seeding import get_rng_state, set_rng_state
 
 SCHEMA = "physics-ml-checkpoint/1"
 
 
-class CheckpointError(click.ClickException):
+class CheckpointError(UserError):
     """A checkpoint is missing, corrupt, or not one of ours."""
 
 
@@ -113,3 +113,69 @@ def restore_checkpoint(
     if rng and ckpt.get("rng"):
         set_rng_state(ckpt["rng"])
     return int(ckpt["step"])
+
+
+def save_last_best(
+    run_dir: str | Path,
+    *,
+    is_main: bool,
+    is_best: bool = False,
+    **state: Any,
+) -> Path | None:
+    """Rank 0 writes ``checkpoints/last.pt`` (and ``best.pt`` when ``is_best``); others skip.
+
+    ``state`` holds the keyword arguments of :func:`save_checkpoint` (step, config, model, ...).
+    """
+    if not is_main:
+        return None
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    last = save_checkpoint(ckpt_dir / "last.pt", **state)
+    if is_best:
+        save_checkpoint(ckpt_dir / "best.pt", **state)
+    return last
+
+
+def check_resume_config(
+    stored: dict[str, Any],
+    new: dict[str, Any],
+    *,
+    sections: tuple[str, ...] = ("model", "data"),
+    allow: bool = False,
+    source: str | Path = "checkpoint",
+) -> list[str]:
+    """Compare a checkpoint's config with the one a ``--resume`` would use.
+
+    Returns the changed keys (dotted) under ``sections``. Raises :class:`CheckpointError`
+    naming them unless ``allow`` (``--allow-config-change``) is set: a resumed run must not
+    silently change its model or data.
+    """
+    changed = [key for sec in sections for key in _diff(stored.get(sec), new.get(sec), sec)]
+    if changed and not allow:
+        shown = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+        raise CheckpointError(
+            f"{source}: --resume with a different config ({shown}); rerun with the original "
+            "settings or pass --allow-config-change"
+        )
+    return changed
+
+
+def _diff(old: Any, new: Any, prefix: str) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _diff(old.get(key), new.get(key), f"{prefix}.{key}")
+        return out
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        old, new = list(old), list(new)
+    return [] if old == new else [prefix]
+
+
+def clean_stale_tmp(directory: str | Path) -> list[Path]:
+    """Remove temporary files a killed writer left behind (``.<name>.*.tmp*``, common.io)."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    stale = [p for p in root.glob(".*.tmp*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import yaml
 
+from common.errors import UserError
 from common.io import atomic_write
 
 T = TypeVar("T")
@@ -27,7 +28,7 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-class ConfigError(click.UsageError):
+class ConfigError(UserError):
     """A configuration value or key a user supplied is wrong; the message names the key."""
 
 
@@ -75,11 +76,6 @@ def save_yaml(cfg: Any, path: str | Path) -> None:
     data = to_dict(cfg) if dataclasses.is_dataclass(cfg) else _plain(dict(cfg))
     with atomic_write(path) as handle:
         yaml.safe_dump(data, handle, sort_keys=False)
-
-
-def parse_set_items(items: Sequence[str]) -> dict[str, Any]:
-    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}`` (values parsed as YAML scalars)."""
-    return dict(_parse_set(item) for item in items)
 
 
 # --- internals -------------------------------------------------------------------------
@@ -252,7 +248,7 @@ def _convert_sequence(value: Any, tp: Any, key: str, source: str) -> Any:
     )
 
 
-def _convert_scalar(value: Any, tp: Any, key: str, source: str) -> Any:
+def _convert_scalar(value: Any, tp: Any, key: str, source: str) -> Any:  # noqa: C901 - a type switch
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -277,9 +273,12 @@ def _convert_scalar(value: Any, tp: Any, key: str, source: str) -> Any:
         if isinstance(value, bool):
             raise _fail(key, source, value, "a number")
         try:
-            return float(value)
+            out = float(value)
         except (TypeError, ValueError):
             raise _fail(key, source, value, "a number") from None
+        if math.isnan(out):
+            raise _fail(key, source, value, "a number (not NaN)")
+        return out
     if tp is str:
         if isinstance(value, str):
             return value
@@ -301,3 +300,34 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def check_range(
+    cfg: Any,
+    name: str,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> None:
+    """Raise ``ValueError`` naming field ``name`` of ``cfg`` when it is NaN or out of range.
+
+    Call it from a config dataclass's ``__post_init__``; :func:`load_config` turns the
+    ``ValueError`` into a :class:`ConfigError` naming the section.
+    """
+    value = getattr(cfg, name)
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if v is None:
+            continue
+        bad = isinstance(v, float) and math.isnan(v)
+        bad = bad or (gt is not None and not v > gt) or (ge is not None and not v >= ge)
+        bad = bad or (le is not None and not v <= le) or (lt is not None and not v < lt)
+        if bad:
+            bounds = [
+                f"{op} {b}"
+                for op, b in ((">", gt), (">=", ge), ("<=", le), ("<", lt))
+                if b is not None
+            ]
+            raise ValueError(f"'{name}' must be {' and '.join(bounds)}, got {value!r}")

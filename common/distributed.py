@@ -112,17 +112,6 @@ def unwrap(model: Any) -> Any:
     return getattr(model, "_orig_mod", model)
 
 
-def distributed_sampler(dataset: Any, info: DistInfo, shuffle: bool = True, seed: int = 0) -> Any:
-    """A DistributedSampler when distributed, else None (let the DataLoader shuffle)."""
-    if not info.is_distributed:
-        return None
-    from torch.utils.data.distributed import DistributedSampler
-
-    return DistributedSampler(
-        dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed
-    )
-
-
 def all_reduce_mean(value: T) -> T:
     """Average a float, a tensor, or a dict of floats over ranks (identity in one process)."""
     if not _active():
@@ -164,15 +153,6 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
         return
     for t in list(module.parameters()) + list(module.buffers()):
         dist.broadcast(t.data, src=src)
-
-
-def broadcast_object(obj: T, src: int = 0) -> T:
-    """Send a picklable object from ``src`` to every rank."""
-    if not _active():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
 
 
 def state_digest(model: torch.nn.Module) -> str:

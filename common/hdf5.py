@@ -13,14 +13,6 @@ def write_json_attr(obj: Any, key: str, value: Any) -> None:
     obj.attrs[key] = json.dumps(value, default=str)
 
 
-def read_json_attr(obj: Any, key: str, default: Any = None) -> Any:
-    """Inverse of :func:`write_json_attr` (``default`` when absent)."""
-    if key not in obj.attrs:
-        return default
-    raw = obj.attrs[key]
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-
-
 def provenance(tool: str, version: str, **details: Any) -> dict[str, Any]:
     """What made a file: tool, version, time, host Python, plus caller details."""
     return {

@@ -7,6 +7,9 @@ from typing import Any
 
 import click
 
+from common.config import ConfigError
+from common.errors import UserError
+
 F = Callable[..., Any]
 
 
@@ -77,7 +80,8 @@ def threads_option(
     default: int = 0, minimum: int = 0, envvar: str | None = None, note: str = ""
 ) -> Callable[[F], F]:
     """``--threads N`` for a tool's command group: sets torch's intra-op CPU threads as soon
-    as it is parsed (before any subcommand runs); 0 keeps torch's default."""
+    as it is parsed (before any subcommand runs); 0 keeps torch's default.
+    """
 
     def _apply(ctx: click.Context, param: click.Parameter, value: int) -> int:
         if value > 0:
@@ -103,3 +107,27 @@ def threads_option(
         )(f)
 
     return deco
+
+
+class UserErrorGroup(click.Group):
+    """A Click group that shows a library's :class:`UserError` as one line, exit 1 (2 for a
+    config error, like any usage error), never a traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating user errors."""
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc), ctx=ctx) from None
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def allow_config_change_option(f: F) -> F:
+    """``--allow-config-change``: with ``--resume``, accept a changed model/data config."""
+    return click.option(
+        "--allow-config-change",
+        is_flag=True,
+        help="With --resume: accept a model/data config that differs from the checkpoint's.",
+    )(f)

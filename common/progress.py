@@ -138,7 +138,9 @@ class MetricsWriter:
     so a resumed run's file reads as if the run had never stopped.
     """
 
-    def __init__(self, path: str | Path, enabled: bool = True, resume_step: int | None = None):
+    def __init__(
+        self, path: str | Path, enabled: bool = True, resume_step: int | None = None
+    ) -> None:
         self.path, self.enabled = Path(path), enabled
         self._handle = None
         if not enabled:

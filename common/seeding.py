@@ -39,11 +39,6 @@ def generator_for(
     return gen
 
 
-def numpy_rng_for(seed: int, rank: int = 0, step: int = 0) -> np.random.Generator:
-    """NumPy counterpart of :func:`generator_for`."""
-    return np.random.default_rng(derive_seed(seed, rank, step))
-
-
 def get_rng_state() -> dict[str, Any]:
     """Every global RNG state as plain Python/tensors (loadable with ``weights_only=True``)."""
     np_state = np.random.get_state()

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import click
 
-from common.options import config_options, device_option, run_options, seed_option, threads_option
+from common.options import (
+    UserErrorGroup,
+    config_options,
+    device_option,
+    run_options,
+    seed_option,
+    threads_option,
+)
 from fcpredict import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fcpredict")
 @threads_option(
     default=1,
@@ -22,7 +29,8 @@ from fcpredict import __version__
 )
 def cli() -> None:
     """Force constants as exact second derivatives of an E(3)-equivariant graph-network energy;
-    reads and writes phonopy files."""
+    reads and writes phonopy files.
+    """
 
 
 def _matrix(text: str | None):
@@ -62,7 +70,8 @@ def _matrix(text: str | None):
 def make_data(out: str, n_structures: int, calculator: str, dim: int, seed: int) -> None:
     """Generate strained/rattled/alloyed fcc supercells labelled with an ASE potential through
     phonopy's displacement workflow (OUT/sNNNN/ phonopy_disp.yaml, FORCE_SETS,
-    force_constants.hdf5, energies.json). Offline, no DFT."""
+    force_constants.hdf5, energies.json). Offline, no DFT.
+    """
     from fcpredict.data import make_dataset
 
     folders = make_dataset(out, n_structures, seed=seed, calculator=calculator, dim=dim)
@@ -208,7 +217,8 @@ def predict(structure, output, checkpoint, dim, mode, full_fc, symmetrize, devic
 def evaluate(prediction, reference, mesh, json_out) -> None:
     """Compare PREDICTION (phonopy.yaml written by `predict`, or its folder) with REFERENCE
     (phonopy folder/yaml with FORCE_SETS or force constants): Phi MAE and relative Frobenius
-    error, frequency MAE on a mesh and the band path, symmetry/ASR errors, negative modes."""
+    error, frequency MAE on a mesh and the band path, symmetry/ASR errors, negative modes.
+    """
     from common.io import atomic_write
     from fcpredict.apply import phonon_metrics
     from fcpredict.phonopy_io import FcInputError, load_phonopy

@@ -1,5 +1,6 @@
 """Configuration of fcpredict: frozen dataclasses, filled by common.config.load_config from
-defaults < presets/<name>.yaml < --config FILE < CLI options < --set a.b=value."""
+defaults < presets/<name>.yaml < --config FILE < CLI options < --set a.b=value.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ def run_demo(out: Path, steps: int = 200, device: str = "cpu") -> dict:
     ASE's EMT through phonopy displacements (10 train, 2 validation folders) and one held-out
     Cu supercell. Model: the `tiny` preset (8x0e+4x1o+2x2e, 1 block). Writes
     OUT/{data,test,run,pred}/, OUT/metrics.json (with the zero-force-constant baseline and
-    the wall time) and OUT/bands_dos.png."""
+    the wall time) and OUT/bands_dos.png.
+    """
     from common.checkpoint import load_checkpoint
     from common.config import load_config, to_dict
     from common.io import atomic_write

@@ -195,7 +195,8 @@ def symmetrize_fc(fc: np.ndarray, index: bool = True, asr: bool = True) -> np.nd
 
         Phi_ij <- S_ij - (1/N) sum_k S_kj - (1/N) sum_k S_ik + (1/N^2) sum_kl S_kl
 
-    which satisfies both constraints to round-off (no iteration). ASR alone: M P."""
+    which satisfies both constraints to round-off (no iteration). ASR alone: M P.
+    """
     out = np.array(fc, dtype="double", copy=True)
     n = out.shape[0]
     if index:
@@ -215,6 +216,6 @@ def asr_error(fc: np.ndarray) -> float:
 
 
 def index_symmetry_error(fc_full: np.ndarray) -> float:
-    """max |Phi_ij^ab - Phi_ji^ba| (eV/A^2) of a full fc."""
+    """Max |Phi_ij^ab - Phi_ji^ba| (eV/A^2) of a full fc."""
     fc_full = np.asarray(fc_full)
     return float(np.abs(fc_full - fc_full.transpose(1, 0, 3, 2)).max())

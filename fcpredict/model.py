@@ -34,7 +34,8 @@ __all__ = ["EquiformerEnergy", "GraphTransformerEnergy", "build_model", "poly_cu
 
 def poly_cutoff(r: torch.Tensor, cutoff: float, p: int = 6) -> torch.Tensor:
     """Smooth envelope u(r) = 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2),
-    x = r/cutoff, zero beyond; u, u' and u'' vanish at the cutoff (DimeNet, p = 6)."""
+    x = r/cutoff, zero beyond; u, u' and u'' vanish at the cutoff (DimeNet, p = 6).
+    """
     x = (r / cutoff).clamp(max=1.0)
     u = (
         1
@@ -55,7 +56,7 @@ class GaussianRBF(nn.Module):
         self.sigma = cutoff / max(num - 1, 1)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        """r (E,) -> (E, num)."""
+        """R (E,) -> (E, num)."""
         g = torch.exp(-0.5 * ((r[:, None] - self.mu) / self.sigma) ** 2)
         return g * poly_cutoff(r, self.cutoff)[:, None]
 
@@ -66,7 +67,8 @@ class EquivariantLayerNorm(nn.Module):
 
     At a high-symmetry site the l > 0 features vanish; a tiny eps_vec would then amplify
     their derivatives by 1/sqrt(eps_vec) and make the Hessian ill-conditioned, so eps_vec = 1
-    (a soft norm: identity-like for small features, normalising for large ones)."""
+    (a soft norm: identity-like for small features, normalising for large ones).
+    """
 
     def __init__(self, irreps: o3.Irreps, eps: float = 1e-5, eps_vec: float = 1.0) -> None:
         super().__init__()
@@ -146,7 +148,7 @@ class EquivariantAttention(nn.Module):
         env: torch.Tensor,
         edge_index: torch.Tensor,
     ) -> torch.Tensor:
-        """x (N, irreps), sh (E, irreps_sh), rbf (E, R), env (E,) -> update (N, irreps)."""
+        """X (N, irreps), sh (E, irreps_sh), rbf (E, R), env (E,) -> update (N, irreps)."""
         i, j = edge_index
         msg = self.tp(self.lin_src(x)[j] + self.lin_dst(x)[i], sh, self.radial(rbf))
         logits = self.att_mlp(self.att_scalars(msg))  # (E, H)
@@ -183,7 +185,8 @@ class EquiformerEnergy(nn.Module):
 
     def __init__(self, cfg: ModelConfig, irreps_sh: str | None = None) -> None:
         """``irreps_sh`` overrides the edge irreps (tests only: '1x0e+1x1e+1x2e' reproduces
-        the pseudovector parity trap)."""
+        the pseudovector parity trap).
+        """
         super().__init__()
         self.cfg = cfg
         self.irreps = o3.Irreps(cfg.irreps_node_embedding).simplify()
@@ -228,7 +231,8 @@ class EquiformerEnergy(nn.Module):
 
 class GraphTransformerEnergy(nn.Module):
     """Non-equivariant baseline: scalar node states, attention whose keys/values see the raw
-    Cartesian edge vector (x, y, z) and its RBF; same smooth cutoff, same energy head."""
+    Cartesian edge vector (x, y, z) and its RBF; same smooth cutoff, same energy head.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

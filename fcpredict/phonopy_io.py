@@ -198,7 +198,8 @@ def make_phonopy(unitcell, supercell_matrix, primitive_matrix: Any = "auto"):
 
 def write_prediction(out: str | Path, ph, fc: np.ndarray, meta: dict[str, Any]) -> list[Path]:
     """Write ``out`` (FORCE_CONSTANTS, compact with p2s_map or full), force_constants.hdf5
-    and phonopy.yaml (structure + force constants) beside it, each atomically."""
+    and phonopy.yaml (structure + force constants) beside it, each atomically.
+    """
     from phonopy.file_IO import write_FORCE_CONSTANTS, write_force_constants_to_hdf5
 
     from common.hdf5 import write_json_attr

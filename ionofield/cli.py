@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from common.options import config_options, device_option, run_options, seed_option, threads_option
+from common.options import (
+    UserErrorGroup,
+    config_options,
+    device_option,
+    run_options,
+    seed_option,
+    threads_option,
+)
 from ionofield import __version__
 
 scenario_option = click.option(
@@ -17,7 +24,7 @@ scenario_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ionofield")
 @threads_option(default=0)
 def cli() -> None:
@@ -123,7 +130,8 @@ def train(
 @device_option
 def evaluate(run, scenario, out, all_data, device) -> None:
     """Held-out log10 Ne RMSE (ionofield vs IRI; in-situ/profile; quiet/storm) against the noisy
-    observations and, for simulated scenarios, the noise-free truth; VTEC RMSE; cache speed-up."""
+    observations and, for simulated scenarios, the noise-free truth; VTEC RMSE; cache speed-up.
+    """
     import json
 
     import numpy as np

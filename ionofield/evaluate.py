@@ -255,7 +255,8 @@ def context_benchmark(model: RSTMRF, prep: Prepared, idx: np.ndarray, cfg: Ionof
 
 def summary_line(metrics: dict) -> str:
     """One line: log10 Ne RMSE (ionofield vs IRI) against the noisy observations and, for a
-    simulated scenario, against the noise-free truth; VTEC RMSE against the TEC maps."""
+    simulated scenario, against the noise-free truth; VTEC RMSE against the TEC maps.
+    """
     a = metrics["points"]["all"]
 
     def part(model: float, iri: float) -> str:

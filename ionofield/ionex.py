@@ -26,7 +26,8 @@ _LABEL = slice(60, 80)
 class IonexMaps:
     """TEC maps of one IONEX file.
 
-    Attributes:
+    Attributes
+    ----------
         epochs: map times (UTC, naive datetimes), length T.
         lat_deg: row latitudes, shape (n_lat,), north to south as in the file.
         lon_deg: column longitudes, shape (n_lon,), both end columns included.

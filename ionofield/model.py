@@ -50,7 +50,7 @@ class ConvLSTM(nn.Module):
         self.head = nn.Conv2d(channels, 2, kernel_size=1)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        """maps (U, L, H, W) normalised TEC -> direction field (U, 2, H, W) (east, north)."""
+        """Maps (U, L, H, W) normalised TEC -> direction field (U, 2, H, W) (east, north)."""
         u, length, hgt, wid = maps.shape
         h = maps.new_zeros(u, self.channels, hgt, wid)
         c = torch.zeros_like(h)
@@ -121,7 +121,7 @@ class RSTMRF(nn.Module):
         win_idx: torch.Tensor,
         hmf2: torch.Tensor | None = None,
     ):
-        """coords (B, 3) [lat deg, lon deg, alt km]; time_s (B,) float64; drivers (U, S, 2);
+        """Coords (B, 3) [lat deg, lon deg, alt km]; time_s (B,) float64; drivers (U, S, 2);
         hmf2 (B,) IRI F2 peak height [km] (needed when ``cfg.hmf2_input``; it is a per-point
         constant, so autograd derivatives in lat/lon do not include d hmF2/dlat, dlon).
 

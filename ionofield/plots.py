@@ -1,5 +1,6 @@
 """Figures (matplotlib, Agg): Ne maps at an altitude, profiles vs observations, TEC maps,
-the TEC gradient-direction quiver and training curves. Every file is written atomically."""
+the TEC gradient-direction quiver and training curves. Every file is written atomically.
+"""
 
 from __future__ import annotations
 

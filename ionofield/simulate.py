@@ -182,7 +182,8 @@ def sample_observations(
 
 def tec_maps(columns, epochs_s: np.ndarray, alt_km: np.ndarray) -> np.ndarray:
     """VTEC [TECU] (T, 71, 73) on the IONEX grid of a field given by columns:
-    ``columns(lat (M,), lon (M,), alt_km (K,), t) -> log10 Ne (M, K)``."""
+    ``columns(lat (M,), lon (M,), alt_km (K,), t) -> log10 Ne (M, K)``.
+    """
     lon2, lat2 = np.meshgrid(IONEX_LON, IONEX_LAT)
     out = np.empty((len(epochs_s), *lat2.shape))
     for k, t in enumerate(epochs_s):

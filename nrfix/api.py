@@ -31,7 +31,8 @@ def summarize(
     vars25: np.ndarray, dx: float, chi_excision: float = CHI_EXCISION
 ) -> dict[str, float]:
     """Volume-weighted norms outside the excision (chi >= threshold): RMS and median |Ham|, ||Mom||,
-    and the scale-free ||Ham||_2 / ||Ham_abs||_2."""
+    and the scale-free ||Ham||_2 / ||Ham_abs||_2.
+    """
     f = constraint_fields(vars25, dx)
     w = f["chi"] >= chi_excision
     ham, mom = np.abs(f["Ham"][w]), f["Mom"][w]
@@ -62,7 +63,8 @@ def correct_grid(
     core plus ``halo`` cells on every side (clipped at the domain), so grids of any size work.
 
     A model with a global output step (``poisson``) gets its raw residual patch by patch and
-    the output step once on the whole grid; ``dx`` is needed by ``model.source_prior``."""
+    the output step once on the whole grid; ``dx`` is needed by ``model.source_prior``.
+    """
     x = torch.from_numpy(np.ascontiguousarray(vars25))
     if getattr(model, "global_operator", False):
         r = _patched(model.residual, x, patch, halo, device)
@@ -73,7 +75,7 @@ def correct_grid(
 def _patched(
     fn: Any, x: torch.Tensor, patch: int, halo: int, device: str | torch.device
 ) -> torch.Tensor:
-    """fn applied to (1, 25, ...) patches of x (25, X, Y, Z) with halos; cores stitched."""
+    """Fn applied to (1, 25, ...) patches of x (25, X, Y, Z) with halos; cores stitched."""
     out = torch.empty_like(x)
     dims = x.shape[1:]
     for sx in _starts(dims[0], patch):

@@ -8,18 +8,26 @@ from typing import Any
 
 import click
 
-from common.options import config_options, device_option, run_options, seed_option, threads_option
+from common.options import (
+    UserErrorGroup,
+    config_options,
+    device_option,
+    run_options,
+    seed_option,
+    threads_option,
+)
 from nrfix import __version__
 
 CHI_HELP = "Cells with chi below this are excised (punctures) from the norms."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nrfix")
 @threads_option(default=0)
 def cli() -> None:
     """Learned correction of numerical-relativity initial data: a float64 3D residual-attention
-    CNN trained against a differentiable CCZ4 Hamiltonian/momentum constraint core."""
+    CNN trained against a differentiable CCZ4 Hamiltonian/momentum constraint core.
+    """
 
 
 def _config(preset: str | None, config_file: str | None, sets: tuple[str, ...], **overrides: Any):

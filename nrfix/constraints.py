@@ -211,7 +211,8 @@ def constraints(
         dx: grid spacing (code units; Ham has units 1/length^2, Mom 1/length^2 too).
         chi_floor: chi regularisation in the d chi / chi term of Mom (GRChombo: 1e-6).
 
-    Returns:
+    Returns
+    -------
         dict with ``Ham`` (B, X-4, Y-4, Z-4), ``Mom`` (B, 3, ...), ``Ham_abs`` and ``Mom_abs``
         (same shapes as Ham and Mom) and ``chi`` (interior, for excision).
     """

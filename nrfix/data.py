@@ -61,7 +61,7 @@ def bowen_york_abar(xyz: np.ndarray, punctures: list[dict]) -> np.ndarray:
 
 
 def physical_fields(family: str, params: dict, xyz: np.ndarray) -> dict[str, np.ndarray]:
-    """gamma (3,3,...), kij (3,3,...), lapse (...), shift (3,...) of ``family`` at xyz (3,...)."""
+    """Gamma (3,3,...), kij (3,3,...), lapse (...), shift (3,...) of ``family`` at xyz (3,...)."""
     shape = xyz.shape[1:]
     zero33 = np.zeros((3, 3) + shape)
     punct = params["punctures"]

@@ -76,7 +76,7 @@ def _cg(neg_j: sp.csr_matrix, rhs: np.ndarray, atol: float) -> tuple[np.ndarray,
 
 
 def _assemble(vars25: np.ndarray, psi: np.ndarray, abar: np.ndarray) -> np.ndarray:
-    """chi = psi^-4 and A_ij = chi^(3/2) Abar_ij in a copy of ``vars25``."""
+    """Chi = psi^-4 and A_ij = chi^(3/2) Abar_ij in a copy of ``vars25``."""
     out = vars25.copy()
     chi = psi**-4
     out[IDX["chi"]] = chi

@@ -79,7 +79,8 @@ class ConstraintLoss(nn.Module):
         self, cx: dict[str, torch.Tensor], w: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Floored input norms (D_H, D_M) of the improvement ratios (see the module doc);
-        ``cx`` are the input's constraints."""
+        ``cx`` are the input's constraints.
+        """
         f = self.cfg.ratio_floor
         with torch.no_grad():
             ham2 = masked_mean(cx["Ham"] ** 2, w)

@@ -41,7 +41,7 @@ class Conv3dSame(nn.Conv3d):
         super().__init__(cin, cout, kernel, padding="same", dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, Cin, D, H, W) -> (B, Cout, D, H, W)."""
+        """X (B, Cin, D, H, W) -> (B, Cout, D, H, W)."""
         fast = (
             x.device.type == "cpu"
             and x.dtype == torch.float32
@@ -69,7 +69,7 @@ class CBAM3D(nn.Module):
         self.spatial = Conv3dSame(2, 1, 7)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, C, D, H, W) -> same shape."""
+        """X (B, C, D, H, W) -> same shape."""
         avg = x.mean(dim=(2, 3, 4), keepdim=True)
         mx = x.amax(dim=(2, 3, 4), keepdim=True)
         x = x * torch.sigmoid(self.mlp(avg) + self.mlp(mx))
@@ -90,7 +90,7 @@ class RCAB3D(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, res_scale: float) -> torch.Tensor:
-        """x (B, C, D, H, W) -> same shape."""
+        """X (B, C, D, H, W) -> same shape."""
         return x + res_scale * self.body(x)
 
 
@@ -176,7 +176,8 @@ def poisson_chi(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 def linearised_source(x: torch.Tensor, chi_floor: float) -> torch.Tensor:
     """(B, 1, ...) -(1/8) chi^(-5/4) A_ij A^ij: the source of lap(u) that cancels the Hamiltonian
     violation of conformally flat, maximally sliced (K = 0) data to first order in u (Bowen-York:
-    Ham = -psi^-12 Abar_ij Abar^ij, psi = chi^(-1/4)); indices raised with h^ij."""
+    Ham = -psi^-12 Abar_ij Abar^ij, psi = chi^(-1/4)); indices raised with h^ij.
+    """
     h_uu = inverse_sym(sym_to_full(x[:, C_H]))
     a = sym_to_full(x[:, C_A])
     m = torch.einsum("bik...,bkj...->bij...", h_uu, a)  # A_ij A^ij = tr((h^-1 A)^2)
@@ -237,7 +238,7 @@ class NRFixNet(nn.Module):
         return self.cfg.output_operator == "poisson"
 
     def forward(self, x: torch.Tensor, dx: float | None = None) -> torch.Tensor:
-        """x (B, 25, D, H, W) float64 -> corrected, projected data of the same shape.
+        """X (B, 25, D, H, W) float64 -> corrected, projected data of the same shape.
         ``dx`` (the grid spacing) is needed only by ``source_prior``.
 
         Where the input already lies on the projection surface the output is

@@ -28,7 +28,7 @@ def _symbol(n: int, dtype: torch.dtype, device: torch.device, half: bool) -> tor
 
 
 def inverse_laplacian(s: torch.Tensor) -> torch.Tensor:
-    """u with L u = s (B, C, D, H, W), free-space boundary (zero padding to 2x per axis)."""
+    """U with L u = s (B, C, D, H, W), free-space boundary (zero padding to 2x per axis)."""
     dims = s.shape[-3:]
     padded = [2 * n for n in dims]
     spec = torch.fft.rfftn(s, s=padded, dim=(-3, -2, -1))

@@ -79,7 +79,8 @@ def validate(
     model: torch.nn.Module, loss_fn: ConstraintLoss, bank: torch.Tensor, dx: float, cfg: Config
 ) -> dict[str, float]:
     """Mean metrics over the whole validation grids (deterministic; a global output operator
-    sees the grid it is used on, and two random crops made the best.pt choice noisy)."""
+    sees the grid it is used on, and two random crops made the best.pt choice noisy).
+    """
     net = unwrap(model)
     rows = []
     for x in bank.split(1):

@@ -87,7 +87,8 @@ def anchor_graph(anchors: Tensor, k: int) -> Tensor:
 
 def fourier_features(x: Tensor, n_freq: int) -> Tensor:
     """(..., D) -> (..., 2 D n_freq): sin and cos of pi 2^j x for j < n_freq (log-spaced,
-    so a 60-s scan with ~15 breaths over t in [0,1] is resolved)."""
+    so a 60-s scan with ~15 breaths over t in [0,1] is resolved).
+    """
     freqs = math.pi * 2.0 ** torch.arange(n_freq, dtype=x.dtype, device=x.device)
     arg = (x[..., None] * freqs).flatten(-2)
     return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
@@ -180,7 +181,8 @@ class AnchorField(nn.Module):
 
     def time_code(self, times: Tensor) -> Tensor:
         """Time features (B, 2 n_time) of the B normalised times: Fourier, or the learnt grid
-        code linearly interpolated (times outside [0, 1] are clamped to the end cells)."""
+        code linearly interpolated (times outside [0, 1] are clamped to the end cells).
+        """
         if self.time_grid is None:
             return fourier_features(times[:, None], self.n_time)
         n = self.time_grid.shape[0]  # >= 2 (FusionConfig checks)
@@ -196,7 +198,8 @@ class AnchorField(nn.Module):
     def param_groups(self, base_lr: float) -> list[dict]:
         """Optimizer groups: the network at base_lr * anchor_lr_scale and, with the grid time
         encoding, the time grid at base_lr * anchor_time_lr_scale; both decay over the run.
-        base_lr is the HexPlane grid lr."""
+        base_lr is the HexPlane grid lr.
+        """
         groups = [
             {
                 "params": self.network_params(),
@@ -265,7 +268,8 @@ class AnchorField(nn.Module):
 
     def query(self, points: Tensor, t: Tensor | float) -> Tensor:
         """Displacement (P, 3) at arbitrary points (P, 3) and one time, with fresh skinning
-        (used by the finite-difference regularisers and the plots)."""
+        (used by the finite-difference regularisers and the plots).
+        """
         times = torch.as_tensor(t, dtype=self.anchors.dtype, device=self.anchors.device).reshape(
             -1
         )[:1]
@@ -363,7 +367,8 @@ def st_center(fld: AnchorField, times: Tensor) -> Tensor:
 
 def st_forward(fld: AnchorField, times: Tensor, step: int):
     """Spatio-temporal (anchor, time) mode: displacements at the window centre, log-variances
-    and L_lagbert = lambda_lagbert mean_{masked tokens} |d_flagged - sg(d_full)|_1."""
+    and L_lagbert = lambda_lagbert mean_{masked tokens} |d_flagged - sg(d_full)|_1.
+    """
     cfg = fld.cfg
     m, c = fld.anchors.shape[0], cfg.st_window_size // 2
     ds, lvs, lag = [], [], []

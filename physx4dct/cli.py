@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from common.options import (
+    UserErrorGroup,
     config_options,
     device_option,
     dtype_option,
@@ -30,7 +31,7 @@ _PHANTOM_FLAGS = {
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="physx4dct")
 @threads_option(default=0)
 def cli() -> None:

@@ -130,7 +130,8 @@ class HexPlaneField(nn.Module):
 
     def param_groups(self, base_lr: float) -> list[dict]:
         """Optimizer groups: planes at `base_lr`, decoder at base_lr * decoder_lr_ratio; both
-        decay over the run."""
+        decay over the run.
+        """
         heads = [m for m in (self.head_dx, self.head_ds, self.head_dr) if m is not None]
         decoder = list(self.trunk.parameters()) + [p for m in heads for p in m.parameters()]
         return [

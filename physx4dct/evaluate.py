@@ -75,7 +75,8 @@ def motion_trace(
     model: Model4D, scan: Scan, n: int = 300, top: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Learned breathing signal: mean superior-inferior displacement (mm) over time of the
-    `top` fraction of Gaussians that move most; returns (time_s (n,), dz_mm (n,))."""
+    `top` fraction of Gaussians that move most; returns (time_s (n,), dz_mm (n,)).
+    """
     times = np.linspace(0.0, scan.scan_s, n)
     field = model.deformation
     if field is None:

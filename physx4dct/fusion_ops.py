@@ -25,7 +25,8 @@ __all__ = ["EulerianLogVar", "FusedDeformation", "orthogonal_fuse", "residual_tr
 
 class _OrthoFuse(torch.autograd.Function):
     """out = w_b base + w_r resid; the gradient reaching `resid` is projected, per row,
-    orthogonal to the (detached) base output; `base` gets the plain gradient."""
+    orthogonal to the (detached) base output; `base` gets the plain gradient.
+    """
 
     @staticmethod
     def forward(
@@ -124,7 +125,8 @@ class FusedDeformation(nn.Module):
 
     def param_groups(self, base_lr: float) -> list[dict]:
         """Optimizer groups: HexPlane (its own groups if it has them), anchors, scalars; the
-        networks decay over the run, the fusion scalars (alpha, rho) do not."""
+        networks decay over the run, the fusion scalars (alpha, rho) do not.
+        """
         hp = self.hexplane
         if hasattr(hp, "param_groups"):
             groups = list(hp.param_groups(base_lr))
@@ -182,7 +184,7 @@ class FusedDeformation(nn.Module):
         return DeformOut(dx=dx, dscale=ds, drot=dr, losses=losses, stats=stats)
 
     def _combine(self, xyz, t, step, dx_hex, anc, losses, stats):
-        """dx and the HexPlane weight (float or (N,1)) of the fused modes."""
+        """Dx and the HexPlane weight (float or (N,1)) of the fused modes."""
         cfg, mode, dx_anc = self.cfg, self.mode, anc.dx
         if mode == "fixed_alpha":
             a = cfg.alpha
@@ -212,8 +214,9 @@ class FusedDeformation(nn.Module):
         raise ValueError(f"unknown fusion mode {mode!r}")
 
     def epsilon(self, step: int) -> Tensor:
-        """eps = eps_max sigmoid(rho); rho is detached before eps_freeze_steps (freeze_rho),
-        eps is capped at eps_max min(1, step / eps_warmup_steps) (warmup_cap)."""
+        """Eps = eps_max sigmoid(rho); rho is detached before eps_freeze_steps (freeze_rho),
+        eps is capped at eps_max min(1, step / eps_warmup_steps) (warmup_cap).
+        """
         cfg = self.cfg
         rho = self.rho
         if cfg.schedule_mode == "freeze_rho" and step < cfg.eps_freeze_steps:
@@ -243,7 +246,7 @@ class FusedDeformation(nn.Module):
         return dx, w_hex
 
     def gate(self, xyz: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        """beta (N,1) of uncertainty_gated and the Eulerian log-variance s_E (N,1).
+        """Beta (N,1) of uncertainty_gated and the Eulerian log-variance s_E (N,1).
 
         gamma_max > 0: beta = (1 - alpha) + gamma_max tanh((gamma_tau - s_E) / lambda);
         else bayes: beta = s_L^2 / (s_L^2 + exp(s_E)), sigmoid: sigmoid((tau - s_E) / lambda);

@@ -22,7 +22,8 @@ __all__ = ["hex_weight_field", "plot_anchor_motion", "plot_gate_slice", "write_f
 @torch.no_grad()
 def hex_weight_field(model: nn.Module, points: Tensor, t: float, step: int | None = None) -> Tensor:
     """(P,) weight of the HexPlane branch at `points` (P,3) and time t (normalised); `step`
-    (default: the last training step) matters for the eps schedules only."""
+    (default: the last training step) matters for the eps schedules only.
+    """
     mode = getattr(model, "mode", "hexplane")
     cfg = getattr(model, "cfg", None)
     p = points.to(next(model.parameters()).device)
@@ -83,7 +84,8 @@ def anchor_trajectories(model: nn.Module, n_times: int = 100) -> tuple[np.ndarra
 
 def plot_anchor_motion(model: nn.Module, axes, n_times: int = 100) -> None:
     """Two panels: anchors (x, z) with their displacement at peak motion (arrows, x5) and the
-    z displacement of the 8 most mobile anchors over the scan."""
+    z displacement of the 8 most mobile anchors over the scan.
+    """
     times, d = anchor_trajectories(model, n_times)
     pos = model.anchor.anchors.cpu().numpy()
     mag = np.linalg.norm(d, axis=-1)  # (T, M)

@@ -114,7 +114,9 @@ def view_frames(geo: ConeGeometry, angles: Tensor) -> tuple[Tensor, Tensor, Tens
 
     Args:
         angles: (B,) gantry angles (rad).
-    Returns:
+
+    Returns
+    -------
         src (B,3), f (B,3) central-ray direction, e_u (B,3), e_v (B,3).
     """
     c, s = torch.cos(angles), torch.sin(angles)
@@ -141,7 +143,8 @@ def detector_uv(geo: ConeGeometry, dtype=torch.float32, device=None) -> tuple[Te
 def pixel_rays(geo: ConeGeometry, angles: Tensor) -> tuple[Tensor, Tensor]:
     """Ray origins and unit directions of every detector pixel.
 
-    Returns:
+    Returns
+    -------
         origin (B, H, W, 3) = source position, direction (B, H, W, 3) unit vectors (scene units).
     """
     src, f, e_u, e_v = view_frames(geo, angles)

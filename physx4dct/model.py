@@ -21,7 +21,7 @@ __all__ = ["GaussianCloud", "Model4D", "inverse_softplus"]
 
 
 def inverse_softplus(y: Tensor) -> Tensor:
-    """x with softplus(x) = y (y > 0)."""
+    """X with softplus(x) = y (y > 0)."""
     return y + torch.log(-torch.expm1(-y.clamp_min(1e-8)))
 
 
@@ -77,7 +77,8 @@ class GaussianCloud(nn.Module):
 
 class Model4D(nn.Module):
     """Gaussians + deformation + learnable period. `deform` may be the HexPlane field itself;
-    `min_scale` (scene units) floors the deformed scales."""
+    `min_scale` (scene units) floors the deformed scales.
+    """
 
     def __init__(
         self,

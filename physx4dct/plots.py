@@ -1,5 +1,6 @@
 """Figures (matplotlib, Agg): GT vs reconstruction slices per phase, error maps, and the
-learned breathing motion against the true breathing trace."""
+learned breathing motion against the true breathing trace.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def plot_phase_slices(
     gt: np.ndarray, recons: dict[str, np.ndarray], path: Path, phases: tuple[int, ...] = (0, 5)
 ) -> Path:
     """Coronal slices (x-z plane through the lungs) of GT and each reconstruction, and
-    |error| maps, for the given phases (end-exhale 0, end-inhale ~P/2)."""
+    |error| maps, for the given phases (end-exhale 0, end-inhale ~P/2).
+    """
     phases = tuple(p for p in phases if p < gt.shape[0])
     cols = 1 + 2 * len(recons)
     fig, axes = plt.subplots(

@@ -43,7 +43,8 @@ _NSIGMA = 3.5
 
 def window_radius(sigma_cells: Tensor) -> Tensor:
     """Window half-width (cells) for a Gaussian of std `sigma_cells`: ceil(3.5 sigma) rounded
-    up to the next bucket size of `window_accumulate` (so culling and windows agree)."""
+    up to the next bucket size of `window_accumulate` (so culling and windows agree).
+    """
     r = torch.ceil(_NSIGMA * sigma_cells.detach()).long().clamp_min(1)
     levels = torch.tensor(_RADII, device=r.device)
     i = torch.searchsorted(levels, r).clamp(max=len(_RADII) - 1)
@@ -110,7 +111,9 @@ def window_accumulate(
         conic: (N, D, D) inverse covariances in grid-index units.
         weight: (N,) peak values; radius: (N,) window half-widths in cells.
         shape: grid shape (D entries); budget: max window cells evaluated per chunk.
-    Returns:
+
+    Returns
+    -------
         flat tensor of prod(shape) values.
     """
     dim = len(shape)

@@ -54,7 +54,8 @@ def leakage_loss(cfg, xyz: Tensor, dx_hex: Tensor, step: int) -> dict[str, Tenso
 
 def distill_loss(cfg, dx_hex: Tensor, dx_anchor: Tensor) -> dict[str, Tensor]:
     """{"distill": lambda mean_i |dx_anchor - sg(dx_hex)|^2}: the HexPlane displacement of every
-    Gaussian (detached) is a direct target of the anchor branch; the HexPlane gets no gradient."""
+    Gaussian (detached) is a direct target of the anchor branch; the HexPlane gets no gradient.
+    """
     if cfg.lambda_distill <= 0:
         return {}
     gap = dx_anchor - dx_hex.detach()
@@ -62,7 +63,7 @@ def distill_loss(cfg, dx_hex: Tensor, dx_anchor: Tensor) -> dict[str, Tensor]:
 
 
 def _cos_penalty(a: Tensor, b: Tensor, squared: bool) -> Tensor:
-    """mean over rows of cos^2 (or |cos|) between a and b (P,3)."""
+    """Mean over rows of cos^2 (or |cos|) between a and b (P,3)."""
     cos = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1) + 1e-12)
     return cos.square().mean() if squared else cos.abs().mean()
 

@@ -115,7 +115,8 @@ def make_optimizer(model: Model4D, cfg: Config) -> torch.optim.Adam:
     """Adam with one group per Gaussian attribute, the deformation groups and tau.
 
     A group with ``"decay": True`` (positions, and whatever the deformation field marks) has
-    its lr decayed x0.1 over the run; the others keep theirs."""
+    its lr decayed x0.1 over the run; the others keep theirs.
+    """
     tc, c = cfg.train, model.cloud
     groups = [
         {"params": [c.xyz], "lr": tc.lr_position, "name": "xyz", "decay": True},
