@@ -10,22 +10,24 @@ STAMP  := $(VENV)/.installed
 TOOLS  := nrfix ionofield physx4dct fcpredict
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test bench lint clean help
+.PHONY: install demo test bench lint docs results-tables constraints clean help
 
 help:
 	@echo "make install  - create .venv and install the package with dev tools"
 	@echo "make demo     - run every tool's end-to-end demo into runs/demo/<tool>/"
 	@echo "make test     - run the test suite (pytest)"
 	@echo "make bench    - run the side-by-side benchmarks in bench/ (long)"
-	@echo "make lint     - ruff"
+	@echo "make lint     - ruff check + ruff format --check"
+	@echo "make docs     - build the documentation site (mkdocs --strict) into site/"
+	@echo "make results-tables - regenerate the docs tables from results/*.json"
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.txt requirements-dev.txt
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -r requirements-dev.txt -e .
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,fcpredict]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -45,6 +47,17 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+results-tables: $(STAMP)
+	$(PY) scripts/results_tables.py
+
+# after a dependency change: pin what this venv has (the versions the tests then pass with)
+constraints: $(STAMP)
+	$(PIP) freeze --exclude-editable | grep -v "^torch==" > constraints.txt
 
 clean:
-	rm -rf runs/demo runs/bench .pytest_cache
+	rm -rf runs/demo runs/bench .pytest_cache site
