@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,43 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process: repo on PYTHONPATH, 1 thread, no torchrun variables."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PHYSICS_ML_PLAIN_PROGRESS="1")
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture()
+def torchrun(free_port: int) -> Callable[..., subprocess.CompletedProcess]:
+    """Run ``torchrun --nproc_per_node=N <target...>`` (gloo on CPU) and return the result.
+
+    ``target`` is either a script path or ``["-m", "<tool>", "train", ...]``. Tests of every
+    tool's replica identity use it, so the launch line is written once.
+    """
+
+    def run(
+        target: list[str],
+        *,
+        nproc: int = 2,
+        timeout: float = 180,
+        launcher: str = "torch.distributed.run",
+    ) -> subprocess.CompletedProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            launcher,
+            f"--nproc_per_node={nproc}",
+            f"--master_port={free_port}",
+            *target,
+        ]
+        return subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
+
+    return run
 
 
 @pytest.fixture(autouse=True)

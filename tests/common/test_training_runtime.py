@@ -104,20 +104,9 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path: Path) -> No
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_torchrun_two_processes_keep_replicas_identical(tmp_path: Path, free_port: int) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port}",
-        str(TOY),
-        "--run-dir",
-        str(tmp_path),
-        "--steps",
-        "6",
-    ]
-    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+@pytest.mark.slow
+def test_torchrun_two_processes_keep_replicas_identical(tmp_path: Path, torchrun) -> None:
+    res = torchrun([str(TOY), "--run-dir", str(tmp_path), "--steps", "6"])
     assert res.returncode == 0, res.stderr[-2000:]
     report = json.loads((tmp_path / "ddp_check.json").read_text())
     assert report["world_size"] == 2
