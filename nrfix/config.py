@@ -1,18 +1,30 @@
-"""Typed configuration of nrfix (frozen dataclasses; presets in ``nrfix/presets/*.yaml``)."""
+"""Typed configuration of nrfix (frozen dataclasses; presets in ``nrfix/presets/*.yaml``).
+
+Choices are ``Literal`` types and numbers are range-checked in ``__post_init__``, so
+``common.config.load_config`` refuses a typo or an impossible size in one line naming the key
+before anything runs. This module imports no torch (the CLI's ``--help`` stays instant).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from common.config import check_range
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+
+Family = Literal["schwarzschild", "kerr_schild", "brill_lindquist", "bowen_york"]
+MIN_CELLS = 5
+"""Smallest grid/crop per axis the 4th-order stencils (2 ghost cells each side) accept."""
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Analytic training/validation data (Bowen-York families unless ``family`` says otherwise)."""
 
-    family: str = "bowen_york"
+    family: Family = "bowen_york"
     """One of schwarzschild, kerr_schild, brill_lindquist, bowen_york."""
     n_train: int = 24
     """Number of random training configurations (full grids)."""
@@ -41,6 +53,18 @@ class DataConfig:
     seed: int = 1234
     """Seed of the data generator (train uses stream 0, validation stream 1)."""
 
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_val", "max_punctures"):
+            check_range(self, name, ge=1)
+        for name in ("grid", "crop"):
+            check_range(self, name, ge=MIN_CELLS)
+        for name in ("box", "mass_min"):
+            check_range(self, name, gt=0)
+        check_range(self, "mass_max", ge=self.mass_min)
+        for name in ("momentum_max", "spin_max", "position_max", "transform_eps", "seed"):
+            check_range(self, name, ge=0)
+        check_range(self, "crop", le=self.grid)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -55,7 +79,7 @@ class ModelConfig:
     dilations: tuple[int, ...] = ()
     """Dilation of block i's convolutions: dilations[i % len] (() = 1: local 3^3 stencils);
     e.g. (1, 2, 4) widens the receptive field for the nonlocal conformal-factor correction."""
-    output_operator: str = "additive"
+    output_operator: Literal["additive", "poisson"] = "additive"
     """additive: y = x + m r s (the plain network) | poisson: the chi channel of m r s is the
     source of the conformal-factor correction u = L^-1(m r s), psi -> psi + u (free-space FFT
     inverse of the 4th-order Laplacian; the other channels stay additive)."""
@@ -75,7 +99,7 @@ class ModelConfig:
     """Variables the network may change (others pass through exactly); 'all' = every variable."""
     conformal_rescale_a: bool = True
     """Rescale A_ij by (chi_new/chi_old)^(3/2) so a conformal-factor change keeps Mom (CTT)."""
-    compute_dtype: str = "float64"
+    compute_dtype: Literal["float64", "float32"] = "float64"
     """Precision of the convolutions (float64 | float32). Data, residual sum, projection and
     constraints always stay float64; float32 convs are ~10x faster on CPUs."""
     chi_floor: float = 1e-4
@@ -83,12 +107,26 @@ class ModelConfig:
     lapse_floor: float = 1e-4
     """Projection keeps the lapse >= lapse_floor."""
 
+    def __post_init__(self) -> None:
+        for name in ("channels", "reduction", "dilations"):
+            check_range(self, name, ge=1)
+        check_range(self, "blocks", ge=0)
+        for name in ("scaling_factor", "chi_floor", "lapse_floor"):
+            check_range(self, name, gt=0)
+        for name in ("res_scale_start", "res_scale_end"):
+            check_range(self, name, ge=0)
+        check_range(self, "mask_percentage", ge=0, le=0.5)
+        if not self.correct_vars:
+            raise ValueError("'correct_vars' must name at least one variable (or 'all')")
+        if self.source_prior and self.output_operator != "poisson":
+            raise ValueError("'source_prior' needs output_operator: poisson")
+
 
 @dataclass(frozen=True)
 class LossConfig:
     """Constraint loss."""
 
-    mode: str = "improvement"
+    mode: Literal["logscale_dynamic", "uncertainty", "improvement", "log_ratio"] = "improvement"
     """logscale_dynamic | uncertainty | improvement | log_ratio."""
     mom_weight: float = 1.0
     """Weight of the momentum term relative to the Hamiltonian term."""
@@ -102,6 +140,13 @@ class LossConfig:
     chi_excision: float = 0.05
     """Cells with chi below this are excised from losses and norms (punctures)."""
 
+    def __post_init__(self) -> None:
+        for name in ("mom_weight", "data_weight"):
+            check_range(self, name, ge=0)
+        for name in ("ratio_floor", "log_floor"):
+            check_range(self, name, gt=0)
+        check_range(self, "chi_excision", ge=0, lt=1)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -112,7 +157,9 @@ class TrainConfig:
     batch_size: int = 2
     """Crops per step (per process)."""
     lr: float = 1e-3
-    """AdamW learning rate (cosine decay to 10% over ``steps``)."""
+    """AdamW learning rate (warm-up, then cosine decay to ``lr_floor`` x lr at ``steps``)."""
+    lr_floor: float = 0.1
+    """Final learning rate as a fraction of lr (``common.schedule.warmup_cosine``)."""
     gain_lr: float = 0.02
     """Learning rate of the scalar gain g of ``model.source_prior`` (same schedule as lr)."""
     warmup_steps: int = 0
@@ -123,7 +170,7 @@ class TrainConfig:
     """Gradient-norm clip (0 = off)."""
     ckpt_every: int = 100
     """Steps between checkpoints (last.pt) and validations (best.pt)."""
-    select_by: str = "loss"
+    select_by: Literal["loss", "ham_median"] = "loss"
     """What best.pt minimises on the validation grids: loss | ham_median (median |Ham|
     after/before, the benchmark's target; the log_ratio loss is a geometric mean)."""
     log_every: int = 10
@@ -131,7 +178,16 @@ class TrainConfig:
     seed: int = 0
     """Seed of initialisation and crop sampling."""
     device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
+    """auto | cpu | cuda | cuda:N (``fit(device=...)`` other than auto wins over it)."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "ckpt_every", "log_every"):
+            check_range(self, name, ge=1)
+        for name in ("lr", "gain_lr"):
+            check_range(self, name, gt=0)
+        for name in ("warmup_steps", "weight_decay", "grad_clip", "seed"):
+            check_range(self, name, ge=0)
+        check_range(self, "lr_floor", ge=0, le=1)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nrfix.config import ModelConfig
+from nrfix.config import Config, ModelConfig
 from nrfix.constraints import C_A, C_H, IDX, NUM_VARS, VAR_NAMES, det_sym, inverse_sym, sym_to_full
 from nrfix.poisson import inverse_laplacian
 
@@ -264,3 +264,29 @@ class NRFixNet(nn.Module):
         floors = (self.cfg.chi_floor, self.cfg.lapse_floor)
         py = project(y, *floors)
         return torch.where(on_surface(x, self.cfg), x + (py - project(x, *floors)), py)
+
+
+def build_model(cfg: Config) -> NRFixNet:
+    """The network a run's config describes (float64 parameters, compute dtype as configured).
+
+    Parameters
+    ----------
+    cfg
+        The full run configuration; only ``cfg.model`` is used.
+
+    Returns
+    -------
+    NRFixNet
+        A freshly initialised network (zero tail: it returns its input exactly).
+
+    Raises
+    ------
+    common.config.ConfigError
+        When ``cfg.model`` names an unknown variable or an impossible combination.
+    """
+    from common.config import ConfigError
+
+    try:
+        return NRFixNet(cfg.model)
+    except ValueError as exc:
+        raise ConfigError(f"invalid config 'model': {exc}") from None

@@ -82,8 +82,20 @@ def test_improvement_bounded_on_constraint_free_crop():
 
 
 def test_lr_warmup_schedule():
-    from nrfix.train import _lr_lambda
+    """fit's optimizer follows common.schedule.warmup_cosine down to train.lr_floor."""
+    from common.config import load_config
+    from nrfix.config import PRESETS_DIR, Config
+    from nrfix.losses import ConstraintLoss as Loss
+    from nrfix.train import make_optimizer
 
-    f = _lr_lambda(100, warmup=10)
-    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0, abs=0.03)
-    assert f(100) == pytest.approx(0.1) and _lr_lambda(100)(0) == pytest.approx(1.0)
+    sets = ["train.steps=100", "train.warmup_steps=10", "train.lr=1e-3", "train.lr_floor=0.2"]
+    cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, sets=sets)
+    opt, sched = make_optimizer(NRFixNet(cfg.model), Loss(cfg.loss), cfg)
+    lrs = []
+    for _ in range(101):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert max(lrs) == pytest.approx(1e-3) and lrs[100] == pytest.approx(2e-4)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # monotone cosine decay
