@@ -23,12 +23,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """Modules imported at module level (imports inside functions are lazy by design)."""
+def _imports(path: Path) -> set[str]:
+    """Modules of the repository that ``path`` imports, at module level or inside functions."""
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     pkg = _module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else _module_name(path)
-    for node in tree.body:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -47,7 +47,7 @@ def _graph() -> dict[str, set[str]]:
     names = {_module_name(p): p for p in files}
     graph: dict[str, set[str]] = {}
     for name, path in names.items():
-        graph[name] = {m for m in _top_level_imports(path) if m in names and m != name}
+        graph[name] = {m for m in _imports(path) if m in names and m != name}
     return graph
 
 
