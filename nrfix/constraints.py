@@ -169,6 +169,22 @@ def _d_chris_contracted(h_uu: torch.Tensor, dh: torch.Tensor, d2h: torch.Tensor)
     return torch.einsum("bim...,bnp...,bmnjp...->bij...", h_uu, h_uu, t)
 
 
+def conformal_ricci(h: torch.Tensor, d: dict[str, torch.Tensor]) -> torch.Tensor:
+    """R~_ij of the conformal metric h (Gamma~^i from the metric), [b, i, j, ...]; ``d`` as in
+    :func:`ricci_scalar` (h_uu, lll, ull, dh, d2h).
+    """
+    h_uu, lll, ull, dh, d2h = d["h_uu"], d["lll"], d["ull"], d["dh"], d["d2h"]
+    gam = torch.einsum("bjk...,bijk...->bi...", h_uu, ull)
+    dgam = _d_chris_contracted(h_uu, dh, d2h)
+    llu = torch.einsum("bkl...,bijl...->bijk...", h_uu, lll)
+    hd = torch.einsum("bki...,bkj...->bij...", h, dgam)
+    r_hat = 0.5 * (hd + hd.transpose(1, 2)) + 0.5 * torch.einsum("bk...,bijk...->bij...", gam, dh)
+    r_hat = r_hat - 0.5 * torch.einsum("bkl...,bijkl...->bij...", h_uu, d2h)
+    prod = torch.einsum("bkli...,bjkl...->bij...", ull, llu)
+    r_hat = r_hat + prod + prod.transpose(1, 2)
+    return r_hat + torch.einsum("bkil...,bkjl...->bij...", ull, llu)
+
+
 def ricci_scalar(chi: torch.Tensor, h: torch.Tensor, d: dict[str, torch.Tensor]) -> torch.Tensor:
     """Physical Ricci scalar R of gamma_ij = h_ij / chi from chi, h and their derivatives.
 
@@ -178,20 +194,11 @@ def ricci_scalar(chi: torch.Tensor, h: torch.Tensor, d: dict[str, torch.Tensor])
     R^chi_ij = [D~_i D~_j chi + h_ij D~^2 chi
                - (d_i chi d_j chi + 3 h_ij |d chi|^2)/(2 chi)] / (2 chi).
     """
-    h_uu, lll, ull = d["h_uu"], d["lll"], d["ull"]
-    dchi, d2chi, dh, d2h = d["dchi"], d["d2chi"], d["dh"], d["d2h"]
-    gam = torch.einsum("bjk...,bijk...->bi...", h_uu, ull)
-    dgam = _d_chris_contracted(h_uu, dh, d2h)
+    h_uu, ull, dchi, d2chi = d["h_uu"], d["ull"], d["dchi"], d["d2chi"]
     covd2chi = d2chi - torch.einsum("bmkl...,bm...->bkl...", ull, dchi)
-    llu = torch.einsum("bkl...,bijl...->bijk...", h_uu, lll)
     box_chi = torch.einsum("bij...,bij...->b...", covd2chi, h_uu)
     dchi2 = torch.einsum("bi...,bj...,bij...->b...", dchi, dchi, h_uu)
-    hd = torch.einsum("bki...,bkj...->bij...", h, dgam)
-    r_hat = 0.5 * (hd + hd.transpose(1, 2)) + 0.5 * torch.einsum("bk...,bijk...->bij...", gam, dh)
-    r_hat = r_hat - 0.5 * torch.einsum("bkl...,bijkl...->bij...", h_uu, d2h)
-    prod = torch.einsum("bkli...,bjkl...->bij...", ull, llu)
-    r_hat = r_hat + prod + prod.transpose(1, 2)
-    r_hat = r_hat + torch.einsum("bkil...,bkjl...->bij...", ull, llu)
+    r_hat = conformal_ricci(h, d)
     outer = torch.einsum("bi...,bj...->bij...", dchi, dchi)
     c = chi[:, None, None]
     r_chi = 0.5 * (
@@ -256,3 +263,46 @@ def constraints(
     mom = k_term + covd_term + chi_term
     mom_abs = k_term.abs() + covd_term.abs() + chi_term.abs()
     return {"Ham": ham, "Mom": mom, "Ham_abs": ham_abs, "Mom_abs": mom_abs, "chi": chi}
+
+
+def ham_parts(vars25: torch.Tensor, dx: float) -> dict[str, torch.Tensor]:
+    """Everything Ham needs except chi: h^ij, Gamma~^i_jk, h^ij R~_ij, A_ij A^ij, (2/3) K^2.
+
+    With h, K and A~ = chi^(-3/2) A_ij held fixed, :func:`ham_of_chi` gives Ham as a function
+    of chi alone (the conformal-factor direction), for Newton steps by JVP.
+    """
+    h_g = sym_to_full(vars25[:, C_H])
+    h = interior(h_g)
+    h_uu = inverse_sym(h)
+    dh = diff1(h_g, dx)
+    lll, ull = christoffel(dh, h_uu)
+    d = {"h_uu": h_uu, "lll": lll, "ull": ull, "dh": dh, "d2h": diff2(h_g, dx)}
+    r_hat = torch.einsum("bij...,bij...->b...", conformal_ricci(h, d), h_uu)
+    a = interior(sym_to_full(vars25[:, C_A]))
+    a_uu = torch.einsum("bik...,bjl...,bkl...->bij...", h_uu, h_uu, a)
+    k_tr = interior(vars25[:, IDX["K"]])
+    return {
+        "h_uu": h_uu,
+        "ull": ull,
+        "r_hat": r_hat,
+        "tr_a2": torch.einsum("bij...,bij...->b...", a, a_uu),
+        "kk": (2.0 / 3.0) * k_tr * k_tr,
+        "chi0": interior(vars25[:, IDX["chi"]]),
+    }
+
+
+def ham_of_chi(chi_g: torch.Tensor, parts: dict[str, torch.Tensor], dx: float) -> torch.Tensor:
+    """Ham (B, X-4, Y-4, Z-4) as a function of the conformal factor chi_g (B, X, Y, Z).
+
+    The other fields come from :func:`ham_parts`; A_ij is rescaled by (chi / chi0)^(3/2):
+
+        Ham = 2 D~^2 chi - (5/2) |d chi|^2 / chi + chi h^ij R~_ij - (chi/chi0)^3 A.A + (2/3) K^2.
+    """
+    h_uu, ull = parts["h_uu"], parts["ull"]
+    chi = interior(chi_g)
+    dchi, d2chi = diff1(chi_g, dx), diff2(chi_g, dx)
+    covd2chi = d2chi - torch.einsum("bmkl...,bm...->bkl...", ull, dchi)
+    box_chi = torch.einsum("bij...,bij...->b...", covd2chi, h_uu)
+    dchi2 = torch.einsum("bi...,bj...,bij...->b...", dchi, dchi, h_uu)
+    ricci = 2.0 * box_chi - 2.5 * dchi2 / chi + chi * parts["r_hat"]
+    return ricci - (chi / parts["chi0"]) ** 3 * parts["tr_a2"] + parts["kk"]
