@@ -1,16 +1,55 @@
-"""Library facade the CLI calls: constraint summaries, patch-wise correction, data sets."""
+"""The nrfix library facade: what a notebook user imports and what ``nrfix.cli`` calls.
+
+Configs and data (:func:`make_config`, :func:`write_dataset`, :func:`read_grid`), training
+(:func:`train`, :func:`load_model`), correction (:func:`correct_grid`), measurement
+(:func:`summarize`, :func:`constraint_fields`, :func:`evaluate_files`), the classical
+baseline (:func:`solve_file`) and figures (:func:`plot_hist`). Every problem a user can cause
+raises ``common.errors.UserError`` (one line naming the file or key), never a Click error.
+
+Example
+-------
+>>> from nrfix import api
+>>> cfg = api.make_config("tiny")
+>>> api.train(cfg, "runs/tiny")                      # doctest: +SKIP
+>>> model, cfg = api.load_model("runs/tiny/checkpoints/best.pt")  # doctest: +SKIP
+>>> grid = api.read_grid("data.h5")                  # doctest: +SKIP
+>>> fixed = api.correct_grid(model, grid.vars, 32, 8, dx=grid.dx)  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from common.errors import UserError
 from nrfix import __version__
 from nrfix.constraints import constraints
+
+if TYPE_CHECKING:
+    from nrfix.config import Config
+    from nrfix.formats import GridData
+    from nrfix.model import NRFixNet
+
+__all__ = [
+    "CHI_EXCISION",
+    "constraint_fields",
+    "correct_grid",
+    "evaluate_files",
+    "load_model",
+    "make_config",
+    "plot_hist",
+    "provenance",
+    "read_grid",
+    "solve_file",
+    "summarize",
+    "timed",
+    "train",
+    "write_dataset",
+]
 
 CHI_EXCISION = 0.05
 
@@ -119,3 +158,202 @@ def write_dataset(cfg: Any, out_dir: str | Path) -> list[Path]:
             prov = provenance("make-data", split=split, config=to_dict(cfg))
             paths.append(write_hdf5(Path(out_dir) / f"{split}_{i:03d}.h5", grid, prov))
     return paths
+
+
+# --------------------------------------------------------------------------- facade
+READ_ERRORS = (ValueError, TypeError, OSError, KeyError, IndexError, EOFError, MemoryError)
+"""What a reader may raise on a damaged file besides its own one-line errors."""
+
+
+def make_config(
+    preset: str | None = None,
+    *,
+    config_file: str | Path | None = None,
+    sets: tuple[str, ...] | list[str] = (),
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """Resolve a run configuration: defaults < preset < file < overrides < ``sets``.
+
+    Parameters
+    ----------
+    preset
+        A name in ``nrfix/presets`` (tiny, cpu, default) or a YAML path.
+    config_file
+        YAML file of config values.
+    sets
+        ``"section.key=value"`` items (win over everything).
+    overrides
+        Dotted keys to values; None values are ignored (unset CLI options).
+
+    Returns
+    -------
+    Config
+        The validated configuration (a :class:`common.config.ConfigError` names a bad key).
+    """
+    from common.config import load_config
+    from nrfix.config import PRESETS_DIR, Config
+
+    return load_config(
+        Config,
+        preset=preset,
+        presets_dir=PRESETS_DIR,
+        config_file=config_file,
+        overrides=overrides,
+        sets=tuple(sets),
+    )
+
+
+def train(
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    allow_config_change: bool = False,
+    data_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train the correction network; see :func:`nrfix.train.fit` (same arguments)."""
+    from nrfix.train import fit
+
+    return fit(
+        cfg,
+        run_dir,
+        device=device,
+        resume=resume,
+        allow_config_change=allow_config_change,
+        data_dir=data_dir,
+    )
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NRFixNet, Config]:
+    """(network in eval mode, its config) from a checkpoint; see :func:`nrfix.train.load_model`."""
+    from nrfix.train import load_model as _load
+
+    return _load(path, device)
+
+
+def read_grid(path: str | Path) -> GridData:
+    """Read CCZ4 data (nrfix HDF5, GRChombo HDF5 or an AMReX plotfile directory).
+
+    Parameters
+    ----------
+    path
+        The file or plotfile directory.
+
+    Returns
+    -------
+    GridData
+        ``vars`` (25, X, Y, Z) float64, finite, at least 5 cells per axis; ``dx`` > 0.
+
+    Raises
+    ------
+    common.errors.UserError
+        Missing, empty, truncated, foreign, non-finite or wrongly shaped data (one line).
+    """
+    from nrfix.formats import read_any
+
+    try:
+        return read_any(path)
+    except READ_ERRORS as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"cannot read CCZ4 data ({first})", path=path) from None
+
+
+def _check_cells(grid: GridData, chi_excision: float, path: str | Path) -> None:
+    """Refuse an excision threshold that leaves no interior cell to measure."""
+    chi = grid.vars[0, 2:-2, 2:-2, 2:-2]
+    if not (chi >= chi_excision).any():
+        raise UserError(
+            f"chi excision {chi_excision} removes every interior cell (max chi {chi.max():.3g})",
+            path=path,
+        )
+
+
+def evaluate_files(
+    paths: list[str | Path] | tuple[str | Path, ...], chi_excision: float = CHI_EXCISION
+) -> dict[str, dict[str, Any]]:
+    """:func:`summarize` of every file (all files are read and checked first).
+
+    Returns
+    -------
+    dict
+        Path (as given) -> constraint norms of that file on its own cells.
+    """
+    grids = {str(p): read_grid(p) for p in paths}
+    for p, g in grids.items():
+        _check_cells(g, chi_excision, p)
+    return {p: summarize(g.vars, g.dx, chi_excision) for p, g in grids.items()}
+
+
+def solve_file(
+    in_path: str | Path,
+    out_path: str | Path,
+    chi_excision: float = CHI_EXCISION,
+    tol: float = 1e-10,
+) -> dict[str, Any]:
+    """Classical baseline: Newton solve of the conformal-factor equation on IN, written to OUT.
+
+    Returns
+    -------
+    dict
+        ``report`` (Newton steps, wall time, ...), ``before`` and ``after`` norms.
+
+    Raises
+    ------
+    common.errors.UserError
+        Unreadable input, or data that are not conformally flat (the solve assumes h = delta).
+    """
+    from dataclasses import asdict
+
+    from nrfix.elliptic import check_conformally_flat, solve_conformal_factor
+    from nrfix.formats import GridData, write_hdf5
+
+    grid = read_grid(in_path)
+    _check_cells(grid, chi_excision, in_path)
+    problem = check_conformally_flat(grid.vars)
+    if problem:
+        raise UserError(problem, path=in_path)
+    vars_out, rep = solve_conformal_factor(grid.vars, grid.dx, chi_excision, tol)
+    before = summarize(grid.vars, grid.dx, chi_excision)
+    after = summarize(vars_out, grid.dx, chi_excision, reference=grid.vars)
+    prov = provenance("solve", input=str(in_path), report=asdict(rep), before=before, after=after)
+    write_hdf5(out_path, GridData(vars_out, grid.dx, grid.origin, {}, grid.attrs), prov)
+    return {"report": asdict(rep), "before": before, "after": after}
+
+
+def plot_hist(
+    before: str | Path,
+    after: list[str | Path] | tuple[str | Path, ...],
+    out_dir: str | Path,
+    chi_excision: float = CHI_EXCISION,
+) -> list[Path]:
+    """Histograms, z-slice heatmaps and the trade-off plot of BEFORE vs each AFTER file.
+
+    Returns
+    -------
+    list of Path
+        ``hist.png``, ``slices.png``, ``tradeoff.png`` in ``out_dir`` (written only after
+        every input was read and checked).
+    """
+    from nrfix import plots
+
+    grids = {Path(p).stem: (p, read_grid(p)) for p in (before, *after)}
+    x0 = grids[Path(before).stem][1].vars
+    for p, g in grids.values():
+        if g.vars.shape != x0.shape:
+            raise UserError(f"grid {g.vars.shape[1:]} differs from {x0.shape[1:]}", path=p)
+        _check_cells(g, chi_excision, p)
+    fields = {k: constraint_fields(g.vars, g.dx) for k, (_, g) in grids.items()}
+    points = {}
+    for k, (_, g) in grids.items():
+        w = fields[k]["chi"] >= chi_excision
+        points[k] = (
+            float(np.sqrt(((g.vars[:14] - x0[:14]) ** 2).mean())),
+            float(np.sqrt((fields[k]["Ham"][w] ** 2).mean())),
+        )
+    out = Path(out_dir)
+    return [
+        plots.plot_histograms(fields, out / "hist.png", chi_excision),
+        plots.plot_slices(fields, out / "slices.png"),
+        plots.plot_tradeoff(points, out / "tradeoff.png"),
+    ]

@@ -1,4 +1,9 @@
-"""Command-line interface of nrfix (a Click group; subcommands import heavy modules lazily)."""
+"""Command-line interface of nrfix: a Click group that parses options and calls ``nrfix.api``.
+
+Subcommands import the library lazily, so ``nrfix --help`` never imports torch. Problems in
+what the user gave (file, option, config key, checkpoint) are ``common.errors.UserError``s,
+shown by :class:`common.options.UserErrorGroup` as one line.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import click
 
 from common.options import (
     UserErrorGroup,
+    allow_config_change_option,
     config_options,
     device_option,
     run_options,
@@ -19,6 +25,7 @@ from common.options import (
 from nrfix import __version__
 
 CHI_HELP = "Cells with chi below this are excised (punctures) from the norms."
+CHI_RANGE = click.FloatRange(0.0, 1.0, max_open=True)
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,18 +37,12 @@ def cli() -> None:
     """
 
 
-def _config(preset: str | None, config_file: str | None, sets: tuple[str, ...], **overrides: Any):
-    from common.config import load_config
-    from nrfix.config import PRESETS_DIR, Config
+def _config(
+    preset: str | None, config_file: str | None, sets: tuple[str, ...], **overrides: Any
+) -> Any:
+    from nrfix.api import make_config
 
-    return load_config(
-        Config,
-        preset=preset,
-        presets_dir=PRESETS_DIR,
-        config_file=config_file,
-        overrides=overrides,
-        sets=sets,
-    )
+    return make_config(preset, config_file=config_file, sets=sets, overrides=overrides)
 
 
 @cli.command("make-data")
@@ -69,8 +70,10 @@ def make_data(
     seed: int | None,
 ) -> None:
     """Generate analytic CCZ4 initial data (random punctures) as nrfix HDF5 files."""
+    from common.checkpoint import clean_stale_tmp
     from nrfix.api import write_dataset
 
+    clean_stale_tmp(out_dir)
     cfg = _config(preset, config_file, sets, **{"data.family": family, "data.seed": seed})
     paths = write_dataset(cfg, out_dir)
     click.echo(
@@ -90,6 +93,7 @@ def make_data(
     default=None,
     help="Directory from `nrfix make-data` (default: generate from the config).",
 )
+@allow_config_change_option
 def train(
     preset: str | None,
     config_file: str | None,
@@ -99,18 +103,23 @@ def train(
     seed: int | None,
     device: str,
     data_dir: str | None,
+    allow_config_change: bool,
 ) -> None:
-    """Train the correction network (works under torchrun; SIGTERM saves last.pt)."""
-    from nrfix.train import fit
+    """Train the correction network (works under torchrun; SIGTERM saves last.pt).
+
+    Multi-process: python -m common.launch --nproc_per_node=2 -m nrfix train ...
+    """
+    from nrfix import api
 
     dev = None if device == "auto" else device
     cfg = _config(preset, config_file, sets, **{"train.seed": seed, "train.device": dev})
-    if resume and not (Path(run_dir) / "checkpoints" / "last.pt").is_file():
-        raise click.UsageError(f"--resume: {run_dir}/checkpoints/last.pt does not exist")
-    try:
-        result = fit(cfg, run_dir, resume=resume, data_dir=data_dir)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+    result = api.train(
+        cfg,
+        run_dir,
+        resume=resume,
+        allow_config_change=allow_config_change,
+        data_dir=data_dir,
+    )
     click.echo(
         json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()})
     )
@@ -185,17 +194,13 @@ def correct(
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--chi-excision", type=float, default=0.05, show_default=True, help=CHI_HELP)
+@click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def evaluate(paths: tuple[str, ...], chi_excision: float, as_json: bool) -> None:
     """Report RMS/median |Ham| and ||Mom|| (punctures excised) of one or more data files."""
-    from nrfix.api import summarize
-    from nrfix.formats import read_any
+    from nrfix.api import evaluate_files
 
-    rows = {}
-    for p in paths:
-        grid = read_any(p)
-        rows[p] = summarize(grid.vars, grid.dx, chi_excision)
+    rows = evaluate_files(paths, chi_excision)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -219,68 +224,36 @@ def evaluate(paths: tuple[str, ...], chi_excision: float, as_json: bool) -> None
     required=True,
     help="Directory for the PNGs.",
 )
-@click.option("--chi-excision", type=float, default=0.05, show_default=True, help=CHI_HELP)
+@click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 def plot_hist(before: str, after: tuple[str, ...], out_dir: str, chi_excision: float) -> None:
     """Histograms, z-slice heatmaps and the trade-off plot of BEFORE vs each AFTER file."""
-    import numpy as np
+    from common.checkpoint import clean_stale_tmp
+    from nrfix.api import plot_hist as plot
 
-    from nrfix import plots
-    from nrfix.api import constraint_fields
-    from nrfix.formats import read_any
-
-    grids = {Path(p).stem: read_any(p) for p in (before, *after)}
-    fields = {k: constraint_fields(g.vars, g.dx) for k, g in grids.items()}
-    x0 = next(iter(grids.values())).vars
-    points = {}
-    for k, g in grids.items():
-        if g.vars.shape != x0.shape:
-            raise click.ClickException(f"{k}: grid {g.vars.shape[1:]} differs from {x0.shape[1:]}")
-        w = fields[k]["chi"] >= chi_excision
-        points[k] = (
-            float(np.sqrt(((g.vars[:14] - x0[:14]) ** 2).mean())),
-            float(np.sqrt((fields[k]["Ham"][w] ** 2).mean())),
-        )
-    out = Path(out_dir)
-    made = [
-        plots.plot_histograms(fields, out / "hist.png", chi_excision),
-        plots.plot_slices(fields, out / "slices.png"),
-        plots.plot_tradeoff(points, out / "tradeoff.png"),
-    ]
+    clean_stale_tmp(out_dir)
+    made = plot(before, after, out_dir, chi_excision)
     click.echo("wrote " + ", ".join(str(p) for p in made))
 
 
 @cli.command()
 @click.argument("in_path", metavar="IN", type=click.Path())
 @click.argument("out_path", metavar="OUT", type=click.Path())
-@click.option("--chi-excision", type=float, default=0.05, show_default=True, help=CHI_HELP)
+@click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option(
     "--tol",
-    type=float,
+    type=click.FloatRange(0.0, min_open=True),
     default=1e-10,
     show_default=True,
     help="Newton residual tolerance (max norm).",
 )
 def solve(in_path: str, out_path: str, chi_excision: float, tol: float) -> None:
     """Classical baseline: Newton solve of the conformal-factor (Lichnerowicz) equation."""
-    from dataclasses import asdict
+    from nrfix.api import solve_file
 
-    from nrfix.api import provenance, summarize
-    from nrfix.elliptic import check_conformally_flat, solve_conformal_factor
-    from nrfix.formats import GridData, read_any, write_hdf5
-
-    grid = read_any(in_path)
-    problem = check_conformally_flat(grid.vars)
-    if problem:
-        raise click.ClickException(f"{in_path}: {problem}")
-    vars_out, rep = solve_conformal_factor(grid.vars, grid.dx, chi_excision, tol)
-    before, after = (
-        summarize(grid.vars, grid.dx, chi_excision),
-        summarize(vars_out, grid.dx, chi_excision),
-    )
-    prov = provenance("solve", input=str(in_path), report=asdict(rep), before=before, after=after)
-    write_hdf5(out_path, GridData(vars_out, grid.dx, grid.origin, {}, grid.attrs), prov)
+    res = solve_file(in_path, out_path, chi_excision, tol)
+    rep, before, after = res["report"], res["before"], res["after"]
     click.echo(
-        f"{rep.newton_steps} Newton steps, {rep.wall_s:.1f} s; median |Ham| "
+        f"{rep['newton_steps']} Newton steps, {rep['wall_s']:.1f} s; median |Ham| "
         f"{before['ham_median']:.3e} -> {after['ham_median']:.3e}; wrote {out_path}"
     )
 
@@ -289,7 +262,9 @@ def solve(in_path: str, out_path: str, chi_excision: float, tol: float) -> None:
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory."
 )
-@click.option("--steps", type=int, default=None, help="Training steps (default: the demo's).")
+@click.option(
+    "--steps", type=click.IntRange(1), default=None, help="Training steps (default: the demo's)."
+)
 def demo(out_dir: str, steps: int | None) -> None:
     """End to end in ~3 minutes: make data, train, correct a held-out grid, evaluate, plot."""
     from nrfix.demo import run_demo
