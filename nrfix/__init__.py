@@ -18,7 +18,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # lazy, so `nrfix --help` stays instant (no torch import)
+def __getattr__(name: str) -> object:  # lazy, so `nrfix --help` stays instant (no torch import)
     if name in _LAZY:
         import importlib
 
