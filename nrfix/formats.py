@@ -4,7 +4,7 @@ Every reader returns a :class:`GridData`: ``vars`` (25, X, Y, Z) float64 in GRCh
 order with array axes (x, y, z), spacing ``dx``, the physical coordinate ``origin`` of cell
 (0, 0, 0) (cell centres), optional extra fields (e.g. stored Ham/Mom) and attributes.
 Problems a user can cause (missing variable, wrong shape, NaN, unreadable file) raise
-:class:`DataError`, a one-line ``click.FileError`` naming the file.
+:class:`DataError`, a ``common.errors.UserError`` whose one line names the file.
 Chombo and AMReX store each component in Fortran order (x fastest); we transpose to (x, y, z).
 """
 
@@ -16,23 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
+from common.errors import UserError
 from common.io import atomic_path
 from nrfix.constraints import VAR_NAMES
 
 FORMAT_TAG = "nrfix-ccz4/1"
 
 
-class DataError(click.FileError):
-    """A data file cannot be used; the message names the file and the problem."""
+class DataError(UserError):
+    """A data file cannot be used; the message is '<file>: <problem>'."""
 
     def __init__(self, path: str | Path, hint: str) -> None:
-        super().__init__(str(path), hint=hint)
-
-    def format_message(self) -> str:  # one line: "<file>: <problem>"
-        return f"{self.ui_filename}: {self.message}"
+        super().__init__(hint, path=path)
 
 
 @dataclass
