@@ -1,14 +1,10 @@
-"""Scans: the NAF / SAX-NeRF / X²-Gaussian `.pickle` format and the simulated breathing thorax.
+"""Scans: the `Scan` held in memory, reading/writing it, and the simulated breathing thorax.
 
-Pickle layout (a dict; geometry keys in mm, see `geometry`):
-    DSD, DSO, nDetector, dDetector, nVoxel, dVoxel, offOrigin, offDetector, mode="cone",
-    numTrain, numVal, scanTime (s), totalAngle, startAngle (rad),
-    projection_unit: "scene" (line integrals with lengths in scene units) or "mm",
-    train / val: {angles (N,) rad, projections (N, H, W) float32, time (N,) s, phase (N,)},
-    image: (P, nx, ny, nz) ground-truth volumes per phase indexed [x, y, z] (or one (nx,ny,nz)),
-    image_time (P,) s and image_phase (P,) of those volumes,
-    breathing: {time, signal, phase_cycles} (the true trace), meta: provenance + config.
-Projections are -log of air-normalised intensities, i.e. line integrals of attenuation.
+A `Scan` holds projections as line integrals with lengths in scene units (see `geometry`),
+times in seconds and breathing phases as fractions of a cycle. On disk it is a pickle in one of
+the field's layouts (X²-Gaussian, NAF, STNF4D, or physx4dct's native one; see `layouts`),
+read with a restricted unpickler (`safe_pickle`). Projections are -log of air-normalised
+intensities, i.e. line integrals of attenuation.
 """
 
 from __future__ import annotations
@@ -17,9 +13,7 @@ import math
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import click
 import numpy as np
 import torch
 
@@ -30,8 +24,6 @@ from physx4dct.phantom import BreathingTrace, make_trace, thorax_volume
 from physx4dct.projector import raymarch
 
 __all__ = ["Views", "Scan", "read_scan", "write_scan", "simulate_scan", "phase_bins"]
-
-_REQUIRED = ("DSD", "DSO", "nDetector", "dDetector", "nVoxel", "dVoxel", "train")
 
 
 @dataclass
@@ -52,6 +44,7 @@ class Views:
         return Views(self.angles[idx], self.projections[idx], self.time_s[idx], self.phase[idx])
 
     def to_dict(self) -> dict:
+        """The split dict of the native layout (times in s, phases in [0, 1))."""
         return {
             "angles": self.angles,
             "projections": self.projections,
@@ -77,93 +70,29 @@ class Scan:
     meta: dict = field(default_factory=dict)
 
 
-def write_scan(scan: Scan, path: str | Path) -> None:
-    """Write `scan` as a NAF/X²-style pickle, atomically."""
-    data: dict[str, Any] = scan.geo.to_dict()
-    data.update(
-        {
-            "numTrain": int(len(scan.train.angles)),
-            "numVal": int(len(scan.val.angles)) if scan.val is not None else 0,
-            "scanTime": float(scan.scan_s),
-            "projection_unit": "scene",
-            "startAngle": float(scan.train.angles[0]) if len(scan.train.angles) else 0.0,
-            "totalAngle": float(np.ptp(scan.train.angles)) if len(scan.train.angles) else 0.0,
-            "train": scan.train.to_dict(),
-            "val": scan.val.to_dict() if scan.val is not None else None,
-            "image": scan.volumes,
-            "image_time": scan.volume_time_s,
-            "image_phase": scan.volume_phase,
-            "breathing": scan.breathing,
-            "meta": scan.meta,
-        }
-    )
+def write_scan(scan: Scan, path: str | Path, layout: str = "x2") -> None:
+    """Write `scan` as a pickle in `layout` (see `layouts`), atomically.
+
+    The default `x2` layout is read by X²-Gaussian's `readNAFInfo` as it is; `naf` (static
+    scans) by NAF's `TIGREDataset`; `stnf` by STNF4D; `native` is physx4dct's old layout.
+    """
+    from physx4dct.layouts import scan_to_dict
+
+    data = scan_to_dict(scan, layout)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         pickle.dump(data, handle, protocol=4)
 
 
-def _views(d: dict, scale: float, unit: str, scan_s: float) -> Views:
-    proj = np.asarray(d["projections"], dtype=np.float32)
-    if unit == "mm":
-        proj = proj * np.float32(scale)
-    n = proj.shape[0]
-    angles = np.asarray(d["angles"], dtype=np.float64).reshape(-1)
-    if angles.shape[0] != n:
-        raise ValueError(f"{n} projections but {angles.shape[0]} angles")
-    t = d.get("time", d.get("times"))
-    t = np.linspace(0, scan_s, n, endpoint=False) if t is None else np.asarray(t, float)
-    ph = d.get("phase")
-    ph = np.mod(t / scan_s, 1.0) if ph is None else np.asarray(ph, float)
-    return Views(angles, proj, t.reshape(-1), ph.reshape(-1))
+def read_scan(path: str | Path, layout: str = "auto") -> Scan:
+    """Read a scan pickle (X²-Gaussian, NAF, STNF4D or native layout; see `layouts`).
 
+    The file is unpickled with `safe_pickle` (only NumPy data); any problem is a one-line
+    `UserError` naming the file.
+    """
+    from physx4dct.layouts import scan_from_dict
+    from physx4dct.safe_pickle import load_pickle
 
-def read_scan(path: str | Path) -> Scan:
-    """Read a NAF / SAX-NeRF / X²-Gaussian pickle; a one-line ClickException when malformed."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = pickle.load(handle)
-    except FileNotFoundError:
-        raise click.ClickException(f"{path}: file not found") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, IndexError) as exc:
-        msg = f"{path}: not a readable pickle ({type(exc).__name__})"
-        raise click.ClickException(msg) from None
-    if not isinstance(data, dict) or any(k not in data for k in _REQUIRED):
-        missing = [k for k in _REQUIRED if not isinstance(data, dict) or k not in data]
-        raise click.ClickException(f"{path}: not a NAF/X²-Gaussian scan (missing {missing})")
-    try:
-        geo = ConeGeometry.from_dict(data)
-        geo.validate()
-        scan_s = float(data.get("scanTime", 60.0))
-        unit = data.get("projection_unit", "scene")
-        train = _views(data["train"], geo.scale, unit, scan_s)
-        if train.projections.shape[1:] != tuple(geo.nDetector):
-            raise ValueError(
-                f"projections {train.projections.shape[1:]} do not match "
-                f"nDetector {list(geo.nDetector)}"
-            )
-        val = _views(data["val"], geo.scale, unit, scan_s) if data.get("val") else None
-        vols = data.get("image")
-        if vols is not None:
-            vols = np.asarray(vols, dtype=np.float32)
-            vols = vols[None] if vols.ndim == 3 else vols
-            if vols.shape[1:] != tuple(geo.nVoxel):
-                raise ValueError(f"image {vols.shape[1:]} does not match nVoxel")
-    except (KeyError, ValueError, TypeError) as exc:
-        raise click.ClickException(f"{path}: malformed scan ({exc})") from None
-    times = data.get("image_time")
-    return Scan(
-        geo=geo,
-        train=train,
-        val=val,
-        scan_s=scan_s,
-        volumes=vols,
-        volume_time_s=None if times is None else np.asarray(times, float),
-        volume_phase=None
-        if data.get("image_phase") is None
-        else np.asarray(data["image_phase"], float),
-        breathing=data.get("breathing"),
-        meta=data.get("meta") or {},
-    )
+    return scan_from_dict(load_pickle(path), layout, str(path))
 
 
 def phase_bins(phase: np.ndarray, n_bins: int) -> np.ndarray:

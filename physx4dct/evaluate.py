@@ -61,11 +61,17 @@ def fdk_volumes(scan: Scan, mode: str = "binned") -> np.ndarray:
 
 
 def score_volumes(pred: np.ndarray, gt: np.ndarray) -> dict:
-    """Per-phase and mean PSNR3D/SSIM3D in both conventions."""
-    per = [
-        volume_metrics(torch.from_numpy(np.asarray(p)), torch.from_numpy(np.asarray(g)))
-        for p, g in zip(pred, gt)
-    ]
+    """Per-phase and mean PSNR3D/SSIM3D in both conventions, over EVERY ground-truth phase.
+
+    `pred` (P, nx, ny, nz) matches `gt` phase by phase; a single volume (1, ...) (a static
+    model) is scored against each phase. Any other count is an error, never a truncation.
+    """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.shape[0] == 1 and gt.shape[0] > 1:
+        pred = np.repeat(pred, gt.shape[0], axis=0)
+    if pred.shape != gt.shape:
+        raise ValueError(f"{pred.shape[0]} predicted volumes for {gt.shape[0]} phases")
+    per = [volume_metrics(torch.from_numpy(p), torch.from_numpy(g)) for p, g in zip(pred, gt)]
     keys = per[0].keys()
     return {"per_phase": per, "mean": {k: float(np.mean([m[k] for m in per])) for k in keys}}
 
