@@ -66,15 +66,14 @@ def _stale(scen: Path, cfg) -> bool:
     return any(saved.get(k) != now[k] for k in ("sim", "iri"))
 
 
-def train_variant(cfg, prep, split, run_dir: Path) -> tuple[dict, float]:
-    from common.rundir import prepare_run_dir
-    from ionofield.api import load_run
-    from ionofield.train import fit
+def train_variant(cfg, scen: Path, run_dir: Path) -> tuple[dict, float]:
+    from dataclasses import replace
 
-    prepare_run_dir(run_dir, cfg)
+    from ionofield.api import fit, load_model
+
     t = time.time()
-    fit(cfg, run_dir, prep, split, torch.device("cpu"))
-    return load_run(run_dir)[1], time.time() - t
+    fit(replace(cfg, data=replace(cfg.data, scenario=str(scen))), run_dir, device="cpu")
+    return load_model(run_dir)[0], time.time() - t
 
 
 def main() -> None:
@@ -110,7 +109,7 @@ def main() -> None:
         from dataclasses import replace
 
         c = replace(cfg, loss=replace(cfg.loss, w_tec_direction=w))
-        model, secs = train_variant(c, prep, split, OUT / name)
+        model, secs = train_variant(c, scen, OUT / name)
         results[name] = evaluate(model, prep, split[1], c, bg, cfg.sim.storm_kp) | {"train_s": secs}
     results["peak_batch_memory_mb"] = {
         b: peak_batch_memory_mb(cfg, prep, split, b) for b in (512, 1024, 2048)

@@ -6,10 +6,31 @@ options < ``--set a.b=value``. The resolved config is saved in every checkpoint 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from common.config import check_range
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+def _positive(cfg: object, *names: str) -> None:
+    for name in names:
+        check_range(cfg, name, gt=0)
+
+
+def _non_negative(cfg: object, *names: str) -> None:
+    for name in names:
+        check_range(cfg, name, ge=0)
+
+
+def _above(cfg: object, name: str, other: str) -> None:
+    """``name`` must exceed field ``other`` (e.g. a top altitude above the bottom one)."""
+    value, floor = getattr(cfg, name), getattr(cfg, other)
+    if not value > floor:
+        raise ValueError(f"'{name}' must be > {other} ({floor}), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,17 @@ class IRIConfig:
     """Day cubes kept in memory."""
     cache_dir: str = ""
     """Disk cache folder; empty = $IONOFIELD_CACHE or ~/.cache/ionofield/iri."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "dlat_deg", "dlon_deg", "dalt_km", "memory_days")
+        for name, span in (("dlat_deg", 180.0), ("dlon_deg", 360.0)):
+            n = span / getattr(self, name)
+            if abs(n - round(n)) > 1e-9 or n < 2:
+                raise ValueError(
+                    f"'{name}' must divide {span:g} deg at least twice, got {getattr(self, name)!r}"
+                )
+        _non_negative(self, "alt_min_km")
+        _above(self, "alt_max_km", "alt_min_km")
 
 
 @dataclass(frozen=True)
@@ -85,10 +117,30 @@ class SimConfig:
     seed: int = 0
     """Random seed of sampling and noise."""
 
+    def __post_init__(self) -> None:
+        try:
+            dt.date.fromisoformat(self.start)
+        except ValueError:
+            raise ValueError(
+                f"'start' must be an ISO date YYYY-MM-DD, got {self.start!r}"
+            ) from None
+        _positive(self, "days", "insitu_cadence_s", "orbit_alt_km", "period_min", "ro_dalt_km")
+        _positive(self, "tid_wavelength_km", "tid_period_h", "chapman_scale_km", "tec_dalt_km")
+        _non_negative(self, "ro_per_day", "ro_alt_min_km", "noise_insitu", "noise_ro")
+        _non_negative(self, "variability", "storm_positive", "tid_amplitude", "seed")
+        _above(self, "ro_alt_max_km", "ro_alt_min_km")
+        check_range(self, "inclination_deg", ge=0, le=180)
+        check_range(self, "node_lt_h", ge=0, lt=24)
+        check_range(self, "storm_negative", ge=0, lt=1)
+        check_range(self, "storm_kp", ge=0, le=9)
+
 
 @dataclass(frozen=True)
 class DataConfig:
-    """How observations become training batches."""
+    """Which scenario is trained on and how observations become training batches."""
+
+    scenario: str = ""
+    """Scenario folder read by ``fit`` (observations + tec/ IONEX maps; ``train --scenario``)."""
 
     seq_len: int = 6
     """Hours of Kp/F10.7 history per observation (LSTM input length)."""
@@ -102,7 +154,14 @@ class DataConfig:
     holdout_block_h: int = 3
     """Length of a held-out time block [h]."""
     holdout_every: int = 4
-    """Every n-th block is held out (0 = no hold-out)."""
+    """Every n-th block is held out (0 = no hold-out; 1 would hold out everything)."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "seq_len", "tec_seq_len", "bins_per_batch", "tec_stride")
+        _positive(self, "holdout_block_h")
+        _non_negative(self, "holdout_every")
+        if self.holdout_every == 1:
+            raise ValueError("'holdout_every' must be 0 (no hold-out) or >= 2, got 1")
 
 
 @dataclass(frozen=True)
@@ -129,12 +188,16 @@ class ModelConfig:
     """Also feed the height above the IRI F2 peak, (alt - hmF2_IRI) / 100 km, to the spatial
     SIREN (storm changes of the bottomside are sharp functions of it)."""
 
+    def __post_init__(self) -> None:
+        _positive(self, "spatial_hidden", "spatial_layers", "temporal_hidden", "temporal_layers")
+        _positive(self, "lstm_hidden", "decoder_hidden", "omega0", "conv_channels")
+
 
 @dataclass(frozen=True)
 class LossConfig:
     """Loss terms and weights."""
 
-    likelihood: str = "nll"
+    likelihood: Literal["nll", "mse"] = "nll"
     """'nll' (Gaussian, heteroscedastic) or 'mse' on log10 Ne."""
     w_chapman: float = 0.1
     """Weight of the Chapman vertical-curvature term."""
@@ -142,10 +205,12 @@ class LossConfig:
     """Weight of the TEC gradient-direction term (0 disables it and the ConvLSTM)."""
     w_direction_head: float = 0.1
     """Weight fitting the ConvLSTM head to the observed TEC-map gradient direction."""
-    deriv_points: int = 256
-    """Points of each batch on which the autograd derivative terms are evaluated."""
     curvature_max: float = 2.0
     """Bound on -d2 log10 Ne/dh2 [per (100 km)^2] before it is penalised."""
+
+    def __post_init__(self) -> None:
+        _non_negative(self, "w_chapman", "w_tec_direction", "w_direction_head")
+        _positive(self, "curvature_max")
 
 
 @dataclass(frozen=True)
@@ -157,7 +222,11 @@ class TrainConfig:
     batch_size: int = 1024
     """Observations per batch (per process)."""
     lr: float = 1e-3
-    """Adam learning rate (cosine decay to 5%)."""
+    """AdamW peak learning rate."""
+    warmup_steps: int = 0
+    """Linear warm-up steps before the cosine decay (common.schedule.warmup_cosine)."""
+    lr_floor: float = 0.05
+    """Learning rate at the end of the cosine decay, as a fraction of ``lr``."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     grad_clip: float = 1.0
@@ -172,8 +241,13 @@ class TrainConfig:
     """Seconds between progress lines."""
     seed: int = 0
     """Seed of model init and batch order."""
-    dtype: str = "float32"
-    """float32 or float64."""
+    dtype: Literal["float32", "float64"] = "float32"
+    """Floating-point precision of the data and the network."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "steps", "batch_size", "lr", "grad_clip", "eval_every", "ckpt_every")
+        _non_negative(self, "weight_decay", "warmup_steps", "stop_at", "log_every_s", "seed")
+        check_range(self, "lr_floor", ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -184,8 +258,9 @@ class EvalConfig:
     """Points per evaluation batch."""
     cache_size: int = 48
     """Hourly TEC contexts kept by the LRU cache."""
-    use_cache: bool = True
-    """Use the hourly TEC-context cache."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "batch_size", "cache_size")
 
 
 @dataclass(frozen=True)

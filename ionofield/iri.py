@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class IRIBackground:
         cfg: IRIConfig,
         cache_dir: str | Path | None = None,
         f107_override: float | None = None,
-    ):
+    ) -> None:
         self.cfg = cfg
         self.lat, self.lon, self.alt = grid_axes(cfg)
         root = cache_dir if cache_dir is not None else (cfg.cache_dir or _default_cache())
@@ -126,7 +127,7 @@ class IRIBackground:
         fx = (np.mod(np.asarray(lon, float) + 180.0, 360.0)) / self.cfg.dlon_deg
         return fy, fx
 
-    def _per_day(self, time_s: np.ndarray, fn) -> np.ndarray:
+    def _per_day(self, time_s: np.ndarray, fn: Callable[..., np.ndarray]) -> np.ndarray:
         """Apply ``fn(cube, fractional_hour, mask)`` to the points of each UTC day."""
         time_s = np.asarray(time_s, float)
         day_index = np.floor(time_s / 86400.0).astype(np.int64)

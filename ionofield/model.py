@@ -10,12 +10,13 @@ heteroscedastic Gaussian likelihood. SIREN layers: y = sin(omega W x + b) (Sitzm
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ionofield.config import ModelConfig
+from ionofield.config import IonofieldConfig, ModelConfig
 
 ALT_REF_KM, ALT_SCALE_KM = 500.0, 400.0
 
@@ -23,13 +24,14 @@ ALT_REF_KM, ALT_SCALE_KM = 500.0, 400.0
 class SirenLayer(nn.Module):
     """sin(omega (W x + b)) with SIREN initialisation."""
 
-    def __init__(self, n_in: int, n_out: int, omega: float, first: bool):
+    def __init__(self, n_in: int, n_out: int, omega: float, first: bool) -> None:
         super().__init__()
         self.linear, self.omega = nn.Linear(n_in, n_out), omega
         bound = 1.0 / n_in if first else math.sqrt(6.0 / n_in) / omega
         nn.init.uniform_(self.linear.weight, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Sine of the scaled affine map of ``x`` (..., n_in) -> (..., n_out)."""
         return torch.sin(self.omega * self.linear(x))
 
 
@@ -43,7 +45,7 @@ def siren(n_in: int, hidden: int, layers: int, omega0: float) -> nn.Sequential:
 class ConvLSTM(nn.Module):
     """One ConvLSTM layer (Shi et al. 2015), 3x3 gates, then a 1x1 head to 2 channels."""
 
-    def __init__(self, channels: int = 16):
+    def __init__(self, channels: int = 16) -> None:
         super().__init__()
         self.channels = channels
         self.gates = nn.Conv2d(1 + channels, 4 * channels, kernel_size=3, padding=1)
@@ -85,7 +87,7 @@ class RSTMRF(nn.Module):
     Buffers ``t_ref_s`` (UNIX s) and ``t_scale_h`` normalise time; set them from the data.
     """
 
-    def __init__(self, cfg: ModelConfig, use_tec: bool = True):
+    def __init__(self, cfg: ModelConfig, use_tec: bool = True) -> None:
         super().__init__()
         self.cfg, self.use_tec = cfg, use_tec
         n_space = 5 + int(cfg.hmf2_input)
@@ -120,7 +122,7 @@ class RSTMRF(nn.Module):
         drivers: torch.Tensor,
         win_idx: torch.Tensor,
         hmf2: torch.Tensor | None = None,
-    ):
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Coords (B, 3) [lat deg, lon deg, alt km]; time_s (B,) float64; drivers (U, S, 2);
         hmf2 (B,) IRI F2 peak height [km] (needed when ``cfg.hmf2_input``; it is a per-point
         constant, so autograd derivatives in lat/lon do not include d hmF2/dlat, dlon).
@@ -189,3 +191,25 @@ class RSTMRF(nn.Module):
         if self.tec_net is not None and batch.get("tec") is not None:
             out["direction_maps"] = self.tec_direction(batch["tec"])
         return out
+
+
+def build_model(cfg: IonofieldConfig, prep: Any = None) -> RSTMRF:
+    """The network of ``cfg``; with prepared data ``prep`` its time frame is set from them.
+
+    Parameters
+    ----------
+    cfg
+        The run's config (``model`` sizes; the ConvLSTM exists when ``loss.w_tec_direction > 0``).
+    prep
+        Anything with a ``time_s`` tensor of UNIX seconds (``ionofield.prepare.Prepared``).
+
+    Returns
+    -------
+    RSTMRF
+        The freshly initialised network on the CPU.
+    """
+    model = RSTMRF(cfg.model, use_tec=cfg.loss.w_tec_direction > 0)
+    if prep is not None:
+        t = prep.time_s
+        model.set_time_frame(float((t.min() + t.max()) / 2), float((t.max() - t.min()) / 7200.0))
+    return model

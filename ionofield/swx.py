@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,11 +56,10 @@ def _record() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rec
 
 
-def _record_cache_path(files: tuple[str, ...]):
+def _record_cache_path(files: tuple[str, ...]) -> Path | None:
     """``<cache root>/swx_<hash>.npz`` for the record files (None if a file is missing)."""
     import hashlib
     import os
-    from pathlib import Path
 
     try:
         stats = [(str(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
@@ -69,7 +70,7 @@ def _record_cache_path(files: tuple[str, ...]):
     return root / f"swx_{digest}.npz"
 
 
-def _parse_record(sw_cel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _parse_record(sw_cel: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse the packaged CelesTrak files (observed days only)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

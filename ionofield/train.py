@@ -1,19 +1,24 @@
-"""Training: ``fit(cfg, run_dir, scenario_dir, ...)``, one code path for 1 process and torchrun.
+"""Training: ``fit(cfg, run_dir, *, device, resume)``, one code path for 1 process and torchrun.
 
-Batches come from the time-binned sampler, deterministic in (seed, epoch), so ``--resume``
-continues exactly. Rank 0 writes metrics.jsonl and checkpoints (last.pt every
-``ckpt_every`` steps and on SIGTERM/SIGINT, best.pt on the held-out loss).
+``fit`` reads the scenario folder ``cfg.data.scenario`` (validated before the run directory
+is touched), sets up DDP when launched by torchrun, and runs an explicit loop. Batches come
+from the time-binned sampler, deterministic in (seed, epoch), so ``--resume`` continues
+exactly. Rank 0 writes metrics.jsonl and checkpoints (last.pt every ``ckpt_every`` steps and
+on SIGTERM/SIGINT, best.pt on the held-out loss). Learning rate: common.schedule's linear
+warm-up + cosine decay to ``train.lr_floor``.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from common.errors import UserError
 from ionofield.config import IonofieldConfig
 from ionofield.losses import (
     chapman_curvature_loss,
@@ -22,11 +27,17 @@ from ionofield.losses import (
     head_loss,
     horizontal_gradient,
 )
-from ionofield.model import RSTMRF, sample_maps
+from ionofield.model import RSTMRF, build_model, sample_maps
 from ionofield.prepare import Prepared, make_batch
 
+__all__ = ["build_model", "compute_losses", "fit", "load_model", "validate"]
 
-def compute_losses(model, batch: dict, cfg: IonofieldConfig) -> dict:
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def compute_losses(
+    model: torch.nn.Module, batch: dict, cfg: IonofieldConfig
+) -> dict[str, torch.Tensor]:
     """Forward pass and every loss term; returns a dict of scalar tensors incl. 'total'."""
     lc = cfg.loss
     out = model(batch, derivatives=lc.w_chapman > 0 or lc.w_tec_direction > 0)
@@ -53,23 +64,11 @@ def compute_losses(model, batch: dict, cfg: IonofieldConfig) -> dict:
     return terms
 
 
-def build_model(cfg: IonofieldConfig, prep: Prepared | None = None) -> RSTMRF:
-    """The network of ``cfg`` with its time frame set from the data (if given)."""
-    model = RSTMRF(cfg.model, use_tec=cfg.loss.w_tec_direction > 0)
-    if prep is not None:
-        t = prep.time_s
-        model.set_time_frame(float((t.min() + t.max()) / 2), float((t.max() - t.min()) / 7200.0))
-    return model
-
-
-def _schedule(cfg: IonofieldConfig):
-    steps = max(cfg.train.steps, 1)
-    return lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-
-
 @torch.no_grad()
-def validate(model, prep: Prepared, idx: np.ndarray, cfg: IonofieldConfig, device) -> dict:
-    """RMSE and NLL of log10 Ne on observations ``idx`` (no derivatives)."""
+def validate(
+    model: RSTMRF, prep: Prepared, idx: np.ndarray, cfg: IonofieldConfig, device: torch.device
+) -> dict[str, float]:
+    """RMSE and NLL of log10 Ne on observations ``idx`` (no derivatives); {} when empty."""
     if idx.size == 0:
         return {}
     preds, logv = [], []
@@ -89,38 +88,93 @@ def validate(model, prep: Prepared, idx: np.ndarray, cfg: IonofieldConfig, devic
 def fit(
     cfg: IonofieldConfig,
     run_dir: str | Path,
-    prep: Prepared,
-    split: tuple[np.ndarray, np.ndarray],
-    device: torch.device,
+    *,
+    device: str = "auto",
     resume: bool = False,
-    info=None,
-) -> dict:
-    """Train on ``split[0]``, validate on ``split[1]``; returns the final metrics."""
-    from common.checkpoint import load_checkpoint, restore_checkpoint
+    allow_config_change: bool = False,
+) -> dict[str, Any]:
+    """Train the residual field on the scenario ``cfg.data.scenario`` into ``run_dir``.
+
+    Parameters
+    ----------
+    cfg
+        The resolved config; ``cfg.data.scenario`` names the scenario folder.
+    run_dir
+        Gets config.yaml, metrics.jsonl, checkpoints/{last,best}.pt and ddp_check.json.
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (each torchrun rank takes its own GPU).
+    resume
+        Continue from ``run_dir/checkpoints/last.pt`` exactly where it stopped.
+    allow_config_change
+        With ``resume``: accept a model/data config that differs from the checkpoint's.
+
+    Returns
+    -------
+    dict
+        The last step's metrics plus ``best_val_rmse`` and ``steps``.
+    """
+    from common.distributed import cleanup_distributed, setup_distributed
+
+    run_dir = Path(run_dir)
+    ckpt = _resume_checkpoint(cfg, run_dir, allow_config_change) if resume else None
+    prep, split = _load_data(cfg)  # every input is checked before the run dir is created
+    info = setup_distributed(device)
+    try:
+        _prepare_run_dir(cfg, run_dir, info.is_main)
+        return _train(cfg, run_dir, (prep, split), info, ckpt)
+    finally:
+        cleanup_distributed()
+
+
+def _resume_checkpoint(cfg: IonofieldConfig, run_dir: Path, allow: bool) -> dict[str, Any]:
+    from common.checkpoint import check_resume_config, load_checkpoint
     from common.config import to_dict
-    from common.distributed import DistInfo, wrap_ddp, write_replica_check
-    from common.progress import MetricsWriter, ProgressReporter, get_logger
     from common.rundir import last_checkpoint
-    from common.seeding import seed_everything
-    from common.signals import GracefulInterrupt
+
+    path = last_checkpoint(run_dir)
+    if not path.is_file():
+        raise UserError("--resume: no checkpoints/last.pt to continue from", path=run_dir)
+    ckpt = load_checkpoint(path)
+    check_resume_config(ckpt["config"], to_dict(cfg), allow=allow, source=path)
+    return ckpt
+
+
+def _load_data(cfg: IonofieldConfig) -> tuple[Prepared, Split]:
+    from common.device import resolve_dtype
+    from ionofield.prepare import load_prepared
+
+    if not cfg.data.scenario:
+        raise UserError("data.scenario: no scenario folder given (train --scenario DIR)")
+    prep, split = load_prepared(cfg, cfg.data.scenario, resolve_dtype(cfg.train.dtype))
+    if split[0].size == 0:
+        raise UserError(
+            "no training observations left after the hold-out split (see data.holdout_every)",
+            path=cfg.data.scenario,
+        )
+    return prep, split
+
+
+def _prepare_run_dir(cfg: IonofieldConfig, run_dir: Path, is_main: bool) -> None:
+    from common.checkpoint import clean_stale_tmp
+    from common.rundir import prepare_run_dir
+
+    prepare_run_dir(run_dir, cfg, is_main=is_main)
+    if is_main:  # orphans of a writer killed mid-write (common.io.atomic_path)
+        clean_stale_tmp(run_dir)
+        clean_stale_tmp(run_dir / "checkpoints")
+
+
+def _in_dtype(model: RSTMRF, dtype: str) -> RSTMRF:
+    """float64 runs convert the weights; float32 leaves the float64 time buffers alone."""
+    return model.double() if dtype == "float64" else model
+
+
+def _batches(
+    cfg: IonofieldConfig, prep: Prepared, train_idx: np.ndarray, info: Any, with_tec: bool
+) -> Callable[[int], dict]:
+    """``batch(step)``: the step's training batch, the same on a resumed run."""
     from ionofield.data import TimeBinnedBatchSampler
 
-    info = info or DistInfo(device=device)
-    log, run_dir = get_logger("ionofield.train"), Path(run_dir)
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg, prep).to(device)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg))
-    step, best = 0, float("inf")
-    if resume:
-        ckpt = load_checkpoint(last_checkpoint(run_dir))
-        step = restore_checkpoint(ckpt, model, opt, sched)
-        best = float(ckpt["extra"].get("best", best))
-        log.info("resumed from step %d", step)
-    ddp = wrap_ddp(model, info)
-    train_idx, val_idx = split
     hours = prep.hour_idx[torch.as_tensor(train_idx)].numpy()
     sampler = TimeBinnedBatchSampler(
         hours,
@@ -130,75 +184,135 @@ def fit(
         info.rank,
         info.world_size,
     )
-    with_tec, cfg_dict = model.tec_net is not None, to_dict(cfg)
-    extra = {"t0_s": prep.t0_s}
+    epochs: dict[int, list[np.ndarray]] = {}
 
-    def save(name: str, step_: int) -> None:
-        if info.is_main:
-            from common.checkpoint import save_checkpoint
+    def batch(step: int) -> dict:
+        epoch, k = divmod(step, sampler.n_per_epoch)
+        if epoch not in epochs:
+            epochs.clear()
+            epochs[epoch] = sampler.epoch(epoch)
+        idx = torch.as_tensor(train_idx[epochs[epoch][k]])
+        return make_batch(
+            prep, idx, cfg.data.tec_seq_len, with_tec, info.device, cfg.data.tec_stride
+        )
 
-            save_checkpoint(
-                run_dir / "checkpoints" / name,
-                step=step_,
-                config=cfg_dict,
-                model=model,
-                optimizer=opt,
-                scheduler=sched,
-                extra={**extra, "best": best},
-            )
+    return batch
 
-    metrics: dict = {}
-    writer = MetricsWriter(
-        run_dir / "metrics.jsonl", enabled=info.is_main, resume_step=step if resume else None
+
+def _train_step(
+    ddp: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, batch: dict, cfg: IonofieldConfig
+) -> dict[str, float]:
+    ddp.train()
+    terms = compute_losses(ddp, batch, cfg)
+    opt.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(ddp.parameters(), cfg.train.grad_clip)
+    opt.step()
+    sched.step()
+    return {k: float(v.detach()) for k, v in terms.items()} | {
+        "grad_norm": float(gnorm),
+        "lr": sched.get_last_lr()[0],
+    }
+
+
+def _train(  # noqa: C901 - the loop reads top to bottom
+    cfg: IonofieldConfig, run_dir: Path, data: tuple[Prepared, Split], info: Any, ckpt: Any
+) -> dict[str, Any]:
+    from common.checkpoint import restore_checkpoint, save_last_best
+    from common.config import to_dict
+    from common.distributed import wrap_ddp, write_replica_check
+    from common.progress import MetricsWriter, ProgressReporter, get_logger
+    from common.schedule import warmup_cosine_scheduler
+    from common.seeding import seed_everything
+    from common.signals import GracefulInterrupt
+
+    prep, (train_idx, val_idx) = data
+    tc, log = cfg.train, get_logger("ionofield.train")
+    seed_everything(tc.seed)
+    model = _in_dtype(build_model(cfg, prep), tc.dtype).to(info.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = warmup_cosine_scheduler(opt, tc.steps, tc.warmup_steps, tc.lr_floor)
+    step, best = 0, float("inf")
+    if ckpt is not None:
+        step = restore_checkpoint(ckpt, model, opt, sched)
+        best = float(ckpt["extra"].get("best", best))
+        log.info("resumed from step %d", step)
+    ddp, batch = (
+        wrap_ddp(model, info),
+        _batches(cfg, prep, train_idx, info, model.tec_net is not None),
     )
+    state = {"config": to_dict(cfg), "model": model, "optimizer": opt, "scheduler": sched}
+
+    def save(is_best: bool = False) -> None:
+        extra = {"t0_s": prep.t0_s, "best": best}
+        save_last_best(
+            run_dir, is_main=info.is_main, is_best=is_best, step=step, extra=extra, **state
+        )
+
+    metrics: dict[str, Any] = {}
     t_start = time.time()
     with (
         GracefulInterrupt() as stop,
+        MetricsWriter(run_dir / "metrics.jsonl", info.is_main, step if ckpt else None) as writer,
         ProgressReporter(
-            cfg.train.steps,
-            "train",
-            enabled=info.is_main,
-            log_every_s=cfg.train.log_every_s,
-            start=step,
+            tc.steps, "train", enabled=info.is_main, log_every_s=tc.log_every_s, start=step
         ) as bar,
     ):
-        batches: list = []
-        while step < cfg.train.steps:
+        while step < tc.steps:
             if stop.requested:
-                save("last.pt", step)
+                save()
                 stop.exit()
-            epoch, k = divmod(step, sampler.n_per_epoch)
-            if k == 0 or not batches:
-                batches = sampler.epoch(epoch)
-            idx = torch.as_tensor(train_idx[batches[k]])
-            batch = make_batch(
-                prep, idx, cfg.data.tec_seq_len, with_tec, device, cfg.data.tec_stride
-            )
-            ddp.train()
-            terms = compute_losses(ddp, batch, cfg)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            opt.step()
-            sched.step()
+            metrics = _train_step(ddp, opt, sched, batch(step), cfg)
             step += 1
-            metrics = {k: float(v.detach()) for k, v in terms.items()} | {
-                "grad_norm": float(gnorm),
-                "lr": sched.get_last_lr()[0],
-            }
-            if step % cfg.train.eval_every == 0 or step == cfg.train.steps:
+            is_best = False
+            if step % tc.eval_every == 0 or step == tc.steps:
                 model.eval()
-                metrics |= validate(model, prep, val_idx, cfg, device)
-                if metrics.get("val_rmse", float("inf")) < best:
-                    best = metrics["val_rmse"]
-                    save("best.pt", step)
+                metrics |= validate(model, prep, val_idx, cfg, info.device)
+                is_best = metrics.get("val_rmse", float("inf")) < best
+                best = min(best, metrics.get("val_rmse", best))
             writer.write(step, **metrics, elapsed_s=time.time() - t_start)
             bar.update(step, {k: metrics[k] for k in ("total", "rmse") if k in metrics})
-            if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
-                save("last.pt", step)
-            if cfg.train.stop_at and step >= cfg.train.stop_at:
-                save("last.pt", step)
+            stopping = bool(tc.stop_at) and step >= tc.stop_at
+            if is_best or stopping or step % tc.ckpt_every == 0 or step == tc.steps:
+                save(is_best)
+            if stopping:
                 break
-    writer.close()
     write_replica_check(model, run_dir)
     return metrics | {"best_val_rmse": best, "steps": step}
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[RSTMRF, IonofieldConfig]:
+    """Rebuild a trained network and its config from a checkpoint or a run directory.
+
+    Parameters
+    ----------
+    path
+        A checkpoint file, or a run directory (its ``checkpoints/best.pt``, else ``last.pt``).
+    device
+        Where to put the model.
+
+    Returns
+    -------
+    tuple
+        ``(model, cfg)``, the model in eval mode in the run's dtype.
+    """
+    from common.checkpoint import load_checkpoint, restore_checkpoint
+    from common.config import from_dict
+
+    path = Path(path)
+    if path.is_dir():
+        best = path / "checkpoints" / "best.pt"
+        path = best if best.is_file() else path / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(path)
+    saved = dict(ckpt["config"])
+    if isinstance(saved.get("model"), dict):  # runs saved before `hmf2_input` existed lack it
+        saved["model"] = {"hmf2_input": False, **saved["model"]}
+    for section, key in (("loss", "deriv_points"), ("eval", "use_cache")):  # removed (dead) keys
+        if isinstance(saved.get(section), dict):
+            saved[section] = {k: v for k, v in saved[section].items() if k != key}
+    cfg = from_dict(IonofieldConfig, saved, source=str(path))
+    model = _in_dtype(build_model(cfg), cfg.train.dtype)
+    restore_checkpoint(ckpt, model, rng=False)
+    return model.to(device).eval(), cfg
