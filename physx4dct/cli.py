@@ -1,14 +1,25 @@
-"""Command-line interface of physx4dct (Click group; subcommands import heavy modules lazily)."""
+"""Command-line interface of physx4dct: a thin Click layer over `physx4dct.api`.
+
+Nothing heavy is imported here (no torch, no numpy): each command imports what it needs,
+so ``physx4dct --help`` is instant. Fusion settings are config keys (``--set fusion.x=v``
+or a preset), only the mode has its own option (``--fusion-mode``).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from common.options import (
+    F,
     UserErrorGroup,
+    allow_config_change_option,
     config_options,
     device_option,
     dtype_option,
@@ -17,7 +28,10 @@ from common.options import (
     threads_option,
 )
 from physx4dct import __version__
-from physx4dct.fusion import fusion_cli_options, pop_fusion_overrides
+from physx4dct.config import FUSION_MODES
+
+if TYPE_CHECKING:
+    from physx4dct.config import Config
 
 _PHANTOM_FLAGS = {
     "views": "phantom.n_views",
@@ -31,6 +45,29 @@ _PHANTOM_FLAGS = {
 }
 
 
+class Finite(click.ParamType):
+    """A float that must be finite (no NaN/inf) and within [lo, hi] (open at ``lo`` if asked)."""
+
+    name = "float"
+
+    def __init__(self, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False) -> None:
+        self.lo, self.hi, self.lo_open = lo, hi, lo_open
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """Parse and check one value."""
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        low_ok = out > self.lo if self.lo_open else out >= self.lo
+        if not (math.isfinite(out) and low_ok and out <= self.hi):
+            side = "(" if self.lo_open else "["
+            self.fail(f"{value!r} is not a finite number in {side}{self.lo:g}, {self.hi:g}]")
+        return out
+
+
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="physx4dct")
 @threads_option(default=0)
@@ -42,73 +79,38 @@ def cli() -> None:
     """
 
 
-def _load_cfg(preset, config_file, sets, overrides):
-    from common.config import load_config
-    from physx4dct.config import PRESETS_DIR, Config
+def _load_cfg(
+    preset: str | None, config_file: str | None, sets: tuple[str, ...], overrides: dict
+) -> Config:
+    from physx4dct.api import load_config
 
-    return load_config(
-        Config,
-        preset=preset,
-        presets_dir=PRESETS_DIR,
-        config_file=config_file,
-        overrides=overrides,
-        sets=sets,
-    )
+    return load_config(preset, config_file, sets, overrides)
 
 
 @cli.command()
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Output scan (.pickle, NAF/X²-Gaussian format).",
-)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output scan.")
 @config_options
-@click.option("--views", type=int, default=None, help="Training projections over the scan.")
+@click.option("--views", type=click.IntRange(1), help="Training projections over the scan.")
 @click.option(
     "--trace",
     type=click.Choice(["regular", "irregular"]),
-    default=None,
     help="Breathing trace: regular, or irregular period and amplitude.",
 )
-@click.option(
-    "--drift",
-    type=float,
-    default=None,
-    help="Baseline drift over the scan (fraction of the amplitude).",
-)
-@click.option(
-    "--photons",
-    type=float,
-    default=None,
-    help="Incident photons per pixel for Poisson noise (0 = noiseless).",
-)
-@click.option(
-    "--phase-noise",
-    type=float,
-    default=None,
-    help="Robustness variant: std of recorded phase/time errors (fraction of a cycle).",
-)
-@click.option(
-    "--sparse-stride", type=int, default=None, help="Robustness variant: keep every k-th view."
-)
+@click.option("--drift", type=Finite(), help="Baseline drift (fraction of the amplitude).")
+@click.option("--photons", type=Finite(0), help="Photons per pixel (0 = noiseless).")
+@click.option("--phase-noise", type=Finite(0), help="Std of recorded phase errors (cycles).")
+@click.option("--sparse-stride", type=click.IntRange(1), help="Keep every k-th view.")
 @click.option("--static/--breathing", default=None, help="Switch breathing off (3D phantom).")
 @seed_option
-def phantom(out, preset, config_file, sets, **flags) -> None:
+def phantom(
+    out: str, preset: str | None, config_file: str | None, sets: tuple[str, ...], **flags: Any
+) -> None:
     """Simulate a 60 s continuous cone-beam scan of a breathing XCAT-like thorax."""
-    from physx4dct.data import simulate_scan, write_scan
+    from physx4dct.api import simulate_phantom
 
     overrides = {_PHANTOM_FLAGS[k]: v for k, v in flags.items()}
     cfg = _load_cfg(preset, config_file, sets, overrides).phantom
-    try:
-        scan = simulate_scan(cfg)
-    except ValueError as exc:
-        raise click.ClickException(f"bad phantom settings: {exc}") from None
-    from common.config import to_dict
-
-    scan.meta["config"] = to_dict(cfg)
-    write_scan(scan, out)
+    scan = simulate_phantom(cfg, out)
     click.echo(
         f"wrote {out}: {len(scan.train.angles)} views, {scan.volumes.shape[0]} GT "
         f"phases, mean period {scan.meta['mean_period_s']:.2f} s"
@@ -116,141 +118,100 @@ def phantom(out, preset, config_file, sets, **flags) -> None:
 
 
 @cli.command()
-@click.option(
-    "--data", type=click.Path(dir_okay=False), required=True, help="Scan to reconstruct (.pickle)."
-)
+@click.option("--data", type=click.Path(dir_okay=False), required=True, help="Scan to fit.")
 @run_options
+@allow_config_change_option
 @config_options
 @click.option(
-    "--model",
-    type=click.Choice(["4d", "static"]),
-    default=None,
-    help="4d (deforming Gaussians) or static (R²-Gaussian 3D fit).",
+    "--fusion-mode",
+    type=click.Choice(FUSION_MODES),
+    help="Deformation: hexplane, anchor, or a fusion of both; its settings are "
+    "fusion.* keys (--set fusion.alpha=0.985).",
 )
-@click.option("--iterations", type=int, default=None, help="Total training iterations.")
-@click.option(
-    "--period-init",
-    type=float,
-    default=None,
-    help="Initial breathing period (s) of the learned T = exp(tau).",
-)
+@click.option("--model", type=click.Choice(["4d", "static"]), help="4d or static (3D fit).")
+@click.option("--iterations", type=click.IntRange(1), help="Total training iterations.")
+@click.option("--period-init", type=Finite(0, lo_open=True), help="Initial breathing period (s).")
 @seed_option
 @device_option
 @dtype_option
-@fusion_cli_options
 def train(
-    data,
-    run_dir,
-    resume,
-    preset,
-    config_file,
-    sets,
-    model,
-    iterations,
-    period_init,
-    seed,
-    device,
-    dtype,
-    **fusion,
+    data: str,
+    run_dir: str,
+    resume: bool,
+    allow_config_change: bool,
+    preset: str | None,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    fusion_mode: str | None,
+    model: str | None,
+    iterations: int | None,
+    period_init: float | None,
+    seed: int | None,
+    device: str,
+    dtype: str | None,
 ) -> None:
-    """Reconstruct one scan; checkpoints, metrics.jsonl and config.yaml go to RUN_DIR."""
-    from common.distributed import cleanup_distributed, setup_distributed
-    from physx4dct.train import fit
+    """Reconstruct one scan into RUN_DIR (config.yaml, metrics.jsonl, checkpoints/).
+
+    Every config key can be set with --set (see `physx4dct/presets/*.yaml` and the docs).
+    """
+    from physx4dct.api import fit
 
     overrides = {
+        "data.path": data,
         "model": model,
         "train.iterations": iterations,
         "seed": seed,
         "dtype": dtype,
         "train.period_init_s": period_init,
-        **pop_fusion_overrides(fusion),
+        "fusion.fusion_mode": fusion_mode,
     }
     cfg = _load_cfg(preset, config_file, sets, overrides)
-    if resume and not (Path(run_dir) / "checkpoints" / "last.pt").is_file():
-        raise click.BadParameter(
-            f"{run_dir}/checkpoints/last.pt does not exist", param_hint="--resume"
-        )
-    info = setup_distributed(device)
-    try:
-        metrics = fit(cfg, run_dir, data, info=info, resume=resume)
-    finally:
-        cleanup_distributed()
-    if info.is_main:
+    metrics = fit(
+        cfg, run_dir, device=device, resume=resume, allow_config_change=allow_config_change
+    )
+    if os.environ.get("RANK", "0") == "0":
         click.echo(json.dumps({k: v for k, v in metrics.items() if isinstance(v, float)}))
 
 
-def _scan_and_model(data: str, checkpoint: str):
-    from physx4dct.data import read_scan
-    from physx4dct.train import load_model
-
-    scan = read_scan(data)
-    model, cfg, _ = load_model(checkpoint, scan)
-    return scan, model, cfg
+def _checkpoint_option(required: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False),
+        required=required,
+        help="Trained model (RUN_DIR/checkpoints/best.pt or last.pt).",
+    )
 
 
 @cli.command()
-@click.option(
-    "--checkpoint",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Trained model (checkpoints/best.pt or last.pt).",
-)
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="The scan the model was trained on (.pickle; geometry).",
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Output .npz with projections (B, H, W), angles and times.",
-)
+@_checkpoint_option()
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output .npz.")
 @click.option(
     "--time",
     "times",
-    type=float,
+    type=Finite(0),
     multiple=True,
     required=True,
     help="Acquisition time (s); repeat, or give one per --angle.",
 )
 @click.option(
-    "--angle",
-    "angles",
-    type=float,
-    multiple=True,
-    required=True,
-    help="Gantry angle (degrees); repeat.",
+    "--angle", "angles", type=Finite(), multiple=True, required=True, help="Gantry angle (deg)."
 )
-def render(checkpoint, data, out, times, angles) -> None:
-    """Render projections of a trained model at given times and gantry angles."""
+def render(checkpoint: str, out: str, times: tuple[float, ...], angles: tuple[float, ...]) -> None:
+    """Render projections (B, H, W) of a trained model at given times and gantry angles."""
     import numpy as np
-    import torch
 
     from common.config import to_dict
     from common.io import atomic_path
-    from physx4dct.train import render_projection
+    from physx4dct.api import load_model
+    from physx4dct.api import render as render_views
 
-    if len(times) not in (1, len(angles)):
-        raise click.BadParameter("give one --time or one per --angle", param_hint="--time")
-    scan, model, cfg = _scan_and_model(data, checkpoint)
+    model, cfg = load_model(checkpoint)
+    imgs = render_views(model, times, angles)
     times = list(times) * len(angles) if len(times) == 1 else list(times)
-    dt = model.cloud.xyz.dtype
-    with torch.no_grad():
-        imgs = [
-            render_projection(
-                model,
-                scan.geo,
-                torch.tensor(np.radians(a), dtype=dt),
-                torch.tensor(t / scan.scan_s, dtype=dt),
-            )[0].numpy()
-            for a, t in zip(angles, times)
-        ]
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
         np.savez(
             handle,
-            projections=np.stack(imgs),
+            projections=imgs,
             angles_deg=np.asarray(angles),
             time_s=np.asarray(times),
             config=json.dumps(to_dict(cfg)),
@@ -259,102 +220,59 @@ def render(checkpoint, data, out, times, angles) -> None:
 
 
 @cli.command()
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Scan with ground-truth volumes (.pickle).",
-)
-@click.option(
-    "--checkpoint",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Trained model to score (omit with --fdk).",
-)
+@click.option("--data", type=click.Path(dir_okay=False), required=True, help="Scan with GT.")
+@_checkpoint_option(required=False)
 @click.option(
     "--fdk",
     "fdk_mode",
     type=click.Choice(["binned", "all"]),
-    default=None,
     help="Score an FDK baseline instead of a model.",
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False), default=None, help="Write the scores as JSON here."
-)
-def evaluate(data, checkpoint, fdk_mode, out) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the scores as JSON here.")
+def evaluate(data: str, checkpoint: str | None, fdk_mode: str | None, out: str | None) -> None:
     """PSNR3D/SSIM3D per phase in the X²-Gaussian and the STNF4D conventions."""
     from common.io import atomic_write
-    from physx4dct.data import read_scan
-    from physx4dct.evaluate import fdk_volumes, model_volumes, score_volumes
+    from physx4dct import api
 
     if (checkpoint is None) == (fdk_mode is None):
         raise click.UsageError("give exactly one of --checkpoint or --fdk")
-    if checkpoint:
-        scan, model, _ = _scan_and_model(data, checkpoint)
-        pred = model_volumes(model, scan)
-    else:
-        scan = read_scan(data)
-        pred = fdk_volumes(scan, fdk_mode)
-    if scan.volumes is None:
-        raise click.ClickException(f"{data}: no ground-truth volumes ('image') to compare with")
-    scores = score_volumes(pred, scan.volumes)
+    scan = api.read_scan(data)
+    model = api.load_model(checkpoint)[0] if checkpoint else None
+    scores = api.evaluate(scan, model, fdk_mode)
     for k, m in enumerate(scores["per_phase"]):
         click.echo(f"phase {k}: " + " ".join(f"{n}={v:.4f}" for n, v in m.items()))
     click.echo("mean:    " + " ".join(f"{n}={v:.4f}" for n, v in scores["mean"].items()))
     if out:
+        record = {"data": str(data), "checkpoint": checkpoint, "fdk": fdk_mode, **scores}
         with atomic_write(out) as handle:
-            json.dump(
-                {"data": str(data), "checkpoint": checkpoint, "fdk": fdk_mode, **scores},
-                handle,
-                indent=2,
-            )
+            json.dump(record, handle, indent=2)
 
 
 @cli.command()
-@click.option("--checkpoint", type=click.Path(dir_okay=False), required=True, help="Trained model.")
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Scan with ground truth (.pickle).",
-)
-@click.option(
-    "--out", type=click.Path(file_okay=False), required=True, help="Directory for the PNG figures."
-)
-def plot(checkpoint, data, out) -> None:
-    """Slices GT vs reconstruction per phase, error maps, learned vs true breathing trace."""
-    from physx4dct.plots import write_figures
+@_checkpoint_option()
+@click.option("--data", type=click.Path(dir_okay=False), required=True, help="Scan with GT.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="PNG directory.")
+def plot(checkpoint: str, data: str, out: str) -> None:
+    """Slices GT vs reconstruction per phase, learned vs true breathing, fusion maps."""
+    from physx4dct import api
 
-    scan, model, cfg = _scan_and_model(data, checkpoint)
-    paths = write_figures(model, scan, out)
-    if cfg.fusion.fusion_mode != "hexplane" and model.deformation is not None:
-        from physx4dct.fusion_plots import write_fusion_figures
-
-        paths += write_fusion_figures(model.deformation, out)
-    for p in paths:
+    scan = api.read_scan(data)
+    model, cfg = api.load_model(checkpoint)
+    for p in api.plot(model, scan, cfg, out):
         click.echo(f"wrote {p}")
 
 
 @cli.command()
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="Directory for the scan, runs, scores and figures.",
-)
-@click.option(
-    "--iterations",
-    type=int,
-    default=400,
-    show_default=True,
-    help="Training iterations of the 4D model.",
+    "--iterations", type=click.IntRange(8), default=400, show_default=True, help="4D iterations."
 )
 @seed_option
-def demo(out, iterations, seed) -> None:
+def demo(out: str, iterations: int, seed: int | None) -> None:
     """End to end in ~3 minutes: phantom -> FDK -> 4D Gaussians -> scores -> figures."""
     from physx4dct.demo import run_demo
 
-    run_demo(Path(out), iterations, 0 if seed is None else seed)
+    run_demo(Path(out), iterations, 0 if seed is None else seed, echo=click.echo)
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from physx4dct.config import HexPlaneConfig
+
 __all__ = ["DeformOut", "HexPlaneConfig", "HexPlaneField"]
 
 
@@ -41,30 +43,6 @@ class DeformOut:
     """Extra loss terms, already weighted; the trainer sums them."""
     stats: dict[str, float] = field(default_factory=dict)
     """Scalars to log (alpha, eps, gate mean, ...)."""
-
-
-@dataclass(frozen=True)
-class HexPlaneConfig:
-    """Architecture of the HexPlane field (CPU-sized defaults; X² uses C=32/64 and [1,2,4,8])."""
-
-    channels: int = 16
-    """Feature channels C per plane and level."""
-    resolution: int = 32
-    """Base spatial resolution of the planes (cells per axis at level 1)."""
-    time_resolution: int = 150
-    """Time resolution of the planes (over the whole scan; ~8+ samples per breath)."""
-    multires: tuple[int, ...] = (1, 2)
-    """Spatial resolution multipliers of the levels."""
-    hidden: int = 64
-    """Width of the decoder MLP."""
-    depth: int = 1
-    """Number of hidden layers of the decoder MLP."""
-    deform_scale: bool = True
-    """Predict a change of log-scales."""
-    deform_rotation: bool = True
-    """Predict a change of the quaternions."""
-    decoder_lr_ratio: float = 0.1
-    """Learning rate of the decoder MLP and heads relative to the planes (4DGaussians: 0.1)."""
 
 
 # (0,1) xy, (0,2) xz, (0,3) xt, (1,2) yz, (1,3) yt, (2,3) zt

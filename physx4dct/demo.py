@@ -8,9 +8,9 @@ phantom (tiny preset, 47 views: not commensurate with the 4 s period) -> FDK bas
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-import click
 import numpy as np
 
 from common.config import load_config, to_dict
@@ -24,8 +24,13 @@ from physx4dct.train import fit, load_model
 __all__ = ["run_demo"]
 
 
-def run_demo(out: Path, iterations: int = 400, seed: int = 0) -> dict:
-    """Run the demo into `out`; returns the mean scores per method."""
+def run_demo(
+    out: Path, iterations: int = 400, seed: int = 0, echo: Callable[[str], None] = print
+) -> dict:
+    """Run the demo into ``out``; returns the mean scores per method.
+
+    ``echo`` prints the progress lines (the CLI passes ``click.echo``).
+    """
     out.mkdir(parents=True, exist_ok=True)
     overrides = {
         "seed": seed,
@@ -42,18 +47,18 @@ def run_demo(out: Path, iterations: int = 400, seed: int = 0) -> dict:
     }
     cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, overrides=overrides)
     scan_path = out / "phantom.pickle"
-    click.echo(f"[1/4] simulating the breathing thorax -> {scan_path}")
+    echo(f"[1/4] simulating the breathing thorax -> {scan_path}")
     scan = simulate_scan(cfg.phantom)
     scan.meta["config"] = to_dict(cfg.phantom)
     write_scan(scan, scan_path)
     scan = read_scan(scan_path)
-    click.echo("[2/4] FDK baselines (phase-binned, all projections)")
+    echo("[2/4] FDK baselines (phase-binned, all projections)")
     vols = {"fdk_binned": fdk_volumes(scan, "binned"), "fdk_all": fdk_volumes(scan, "all")}
-    click.echo(f"[3/4] training the 4D Gaussian model ({iterations} iterations)")
-    fit(cfg, out / "run", scan_path)
-    model, _, _ = load_model(out / "run" / "checkpoints" / "last.pt", scan)
+    echo(f"[3/4] training the 4D Gaussian model ({iterations} iterations)")
+    fit(cfg, out / "run", data=scan_path)
+    model, _ = load_model(out / "run" / "checkpoints" / "last.pt")
     vols["hexplane4d"] = model_volumes(model, scan)
-    click.echo("[4/4] scores and figures")
+    echo("[4/4] scores and figures")
     scores = {name: score_volumes(v, scan.volumes) for name, v in vols.items()}
     summary = {name: s["mean"] for name, s in scores.items()}
     summary["learned_period_s"] = float(model.period_s().detach())
@@ -64,11 +69,11 @@ def run_demo(out: Path, iterations: int = 400, seed: int = 0) -> dict:
     plot_breathing(model, scan, out / "breathing.png")
     for name in vols:
         m = summary[name]
-        click.echo(
+        echo(
             f"  {name:11s} PSNR3D {m['psnr_x2']:.2f} dB (X²) {m['psnr_stnf']:.2f} dB "
             f"(STNF4D)  SSIM3D {m['ssim_x2']:.3f}"
         )
-    click.echo(
+    echo(
         f"  learned period {summary['learned_period_s']:.2f} s "
         f"(true {summary['true_period_s']:.2f} s); outputs in {out}"
     )

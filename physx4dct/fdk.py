@@ -40,7 +40,9 @@ def angular_weights(angles: Tensor) -> Tensor:
     return w
 
 
-def ramp_filter(n: int, tau: float, window: str = "hann", dtype=torch.float64) -> Tensor:
+def ramp_filter(
+    n: int, tau: float, window: str = "hann", dtype: torch.dtype = torch.float64
+) -> Tensor:
     """Frequency response (rfft of length 2^k >= 2n) of the band-limited spatial ramp filter."""
     size = 1 << int(math.ceil(math.log2(2 * n)))
     k = torch.arange(size, dtype=dtype)

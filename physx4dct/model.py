@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from physx4dct.config import Config
 from physx4dct.deformation import DeformOut, HexPlaneField
+from physx4dct.fusion import build_deformation
 from physx4dct.projector import covariance_from
 
-__all__ = ["GaussianCloud", "Model4D", "inverse_softplus"]
+__all__ = ["GaussianCloud", "Model4D", "build_model", "inverse_softplus", "rebind"]
 
 
 def inverse_softplus(y: Tensor) -> Tensor:
@@ -121,3 +123,62 @@ class Model4D(nn.Module):
         log_scale = log_scale.clamp_min(self.min_log_scale)  # no degenerate needles
         quat = c.quat + out.drot if out.drot is not None else c.quat
         return means, covariance_from(log_scale, quat), dens, out
+
+
+def build_model(
+    cfg: Config,
+    cloud: GaussianCloud | int,
+    *,
+    scan_s: float,
+    voxel: float,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Model4D:
+    """The model of ``cfg`` around a Gaussian cloud.
+
+    Parameters
+    ----------
+    cfg : Config
+        Model settings (``model``, ``hexplane``, ``fusion``, ``train.period_init_s``,
+        ``gaussians.min_scale_vox``).
+    cloud : GaussianCloud or int
+        The initial Gaussians (`physx4dct.densify.init_cloud` draws them from an FDK volume),
+        or a number of placeholder Gaussians to load a checkpoint into.
+    scan_s : float
+        Duration of the scan (s); model time is t / scan_s.
+    voxel : float
+        Voxel edge in scene units (`ConeGeometry.voxel`), the unit of the scale floor.
+    device, dtype
+        Where and in which precision the model lives.
+
+    Returns
+    -------
+    Model4D
+        Static when ``cfg.model == "static"`` (no deformation), else with the deformation
+        module of ``cfg.fusion.fusion_mode``.
+    """
+    if isinstance(cloud, int):
+        n, cloud = cloud, GaussianCloud(1)
+        cloud.resize(n)
+    cloud = cloud.to(device=device, dtype=dtype)
+    hexplane = deform = None
+    if cfg.model == "4d":
+        hexplane = HexPlaneField(cfg.hexplane).to(device=device, dtype=dtype)
+        deform = build_deformation(cfg.fusion, hexplane, cloud.xyz.detach())
+        deform = deform.to(device=device, dtype=dtype)
+    model = Model4D(
+        cloud,
+        hexplane,
+        deform,
+        cfg.train.period_init_s,
+        scan_s,
+        min_scale=cfg.gaussians.min_scale_vox * voxel,
+    )
+    return model.to(device=device, dtype=dtype)
+
+
+def rebind(model: Model4D) -> None:
+    """Re-skin an anchor-based deformation to the current Gaussians (after densify/load)."""
+    field = model.deformation
+    if field is not None and hasattr(field, "rebind"):
+        field.rebind(model.cloud.xyz.detach())

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from physx4dct.config import FusionConfig
 
 __all__ = [
     "AnchorField",
@@ -114,7 +117,7 @@ class AnchorField(nn.Module):
     cfg is a `physx4dct.fusion.FusionConfig`; init_xyz (N,3) the initial centres.
     """
 
-    def __init__(self, cfg, init_xyz: Tensor, with_logvar: bool = False) -> None:
+    def __init__(self, cfg: FusionConfig, init_xyz: Tensor, with_logvar: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         init_xyz = init_xyz.detach()
@@ -163,7 +166,9 @@ class AnchorField(nn.Module):
         )
         self.knn_idx, self.knn_w = idx, w
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
         """Accept a checkpoint bound to a different number of Gaussians (densify/prune)."""
         for name in ("knn_idx", "knn_w", "anchors", "graph"):
             if prefix + name in state_dict:
@@ -251,7 +256,9 @@ class AnchorField(nn.Module):
         """Loss terms only when training with autograd on (not in no-grad validation)."""
         return self.training and torch.is_grad_enabled()
 
-    def anchor_displacements(self, times: Tensor, step: int = 0):
+    def anchor_displacements(
+        self, times: Tensor, step: int = 0
+    ) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
         """Anchor displacements (B, M, 3), log-variances or None, and the masked-model losses."""
         if self.cfg.st_mode:
             return st_forward(self, times, step)
@@ -365,7 +372,9 @@ def st_center(fld: AnchorField, times: Tensor) -> Tensor:
     return torch.cat(outs)
 
 
-def st_forward(fld: AnchorField, times: Tensor, step: int):
+def st_forward(
+    fld: AnchorField, times: Tensor, step: int
+) -> tuple[Tensor, Tensor | None, dict[str, Tensor]]:
     """Spatio-temporal (anchor, time) mode: displacements at the window centre, log-variances
     and L_lagbert = lambda_lagbert mean_{masked tokens} |d_flagged - sg(d_full)|_1.
     """

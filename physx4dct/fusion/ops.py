@@ -12,13 +12,15 @@ Every mode keeps dx a weighted average of the two branches (a recorded lesson):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from physx4dct.anchors import AnchorField, fourier_features
+from physx4dct.config import FusionConfig
 from physx4dct.deformation import DeformOut
-from physx4dct.regularizers import decoupling_loss, distill_loss, leakage_loss
+from physx4dct.fusion.anchors import AnchorField, AnchorOut, fourier_features
+from physx4dct.fusion.regularizers import decoupling_loss, distill_loss, leakage_loss
 
 __all__ = ["EulerianLogVar", "FusedDeformation", "orthogonal_fuse", "residual_transform"]
 
@@ -30,14 +32,14 @@ class _OrthoFuse(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, base: Tensor, resid: Tensor, w_base: float, w_resid: float, strength: float
+        ctx: Any, base: Tensor, resid: Tensor, w_base: float, w_resid: float, strength: float
     ) -> Tensor:
         ctx.save_for_backward(base.detach())
         ctx.weights = (w_base, w_resid, strength)
         return w_base * base + w_resid * resid
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None]:
         (base,) = ctx.saved_tensors
         w_base, w_resid, strength = ctx.weights
         norm2 = base.square().sum(-1, keepdim=True)
@@ -99,7 +101,7 @@ def _logit(p: float) -> float:
 class FusedDeformation(nn.Module):
     """HexPlane x anchor fusion: `forward(xyz, t, step) -> DeformOut` for cfg.fusion_mode."""
 
-    def __init__(self, cfg, hexplane: nn.Module, init_xyz: Tensor) -> None:
+    def __init__(self, cfg: FusionConfig, hexplane: nn.Module, init_xyz: Tensor) -> None:
         super().__init__()
         self.cfg = cfg
         self.mode = cfg.fusion_mode
@@ -183,7 +185,16 @@ class FusedDeformation(nn.Module):
         ds, dr = self._scale_rot(hx, w_hex)
         return DeformOut(dx=dx, dscale=ds, drot=dr, losses=losses, stats=stats)
 
-    def _combine(self, xyz, t, step, dx_hex, anc, losses, stats):
+    def _combine(
+        self,
+        xyz: Tensor,
+        t: Tensor,
+        step: int,
+        dx_hex: Tensor,
+        anc: AnchorOut,
+        losses: dict[str, Tensor],
+        stats: dict[str, float],
+    ) -> tuple[Tensor, float | Tensor]:
         """Dx and the HexPlane weight (float or (N,1)) of the fused modes."""
         cfg, mode, dx_anc = self.cfg, self.mode, anc.dx
         if mode == "fixed_alpha":
@@ -227,7 +238,15 @@ class FusedDeformation(nn.Module):
             eps = torch.clamp(eps, max=cap)
         return eps
 
-    def _uncertainty(self, xyz, t, dx_hex, anc, losses, stats):
+    def _uncertainty(
+        self,
+        xyz: Tensor,
+        t: Tensor,
+        dx_hex: Tensor,
+        anc: AnchorOut,
+        losses: dict[str, Tensor],
+        stats: dict[str, float],
+    ) -> tuple[Tensor, Tensor]:
         """Inverse-variance weighting and the Kendall NLL of the branch disagreement."""
         cfg = self.cfg
         s_h, s_a = self.euler(xyz, t), anc.logvar
@@ -263,7 +282,15 @@ class FusedDeformation(nn.Module):
             beta = torch.sigmoid((cfg.gate_tau - s_e) / cfg.gate_lambda)
         return beta.clamp(cfg.beta_min, cfg.beta_max), s_e
 
-    def _gated(self, xyz, t, dx_hex, dx_anc, losses, stats):
+    def _gated(
+        self,
+        xyz: Tensor,
+        t: Tensor,
+        dx_hex: Tensor,
+        dx_anc: Tensor,
+        losses: dict[str, Tensor],
+        stats: dict[str, float],
+    ) -> tuple[Tensor, Tensor]:
         """Weighted average (1 - beta) dx_anchor + beta dx_hex with the gate sparsity loss."""
         beta, s_e = self.gate(xyz, t)
         if self.training and torch.is_grad_enabled() and self.cfg.lambda_gate > 0:
@@ -276,7 +303,9 @@ class FusedDeformation(nn.Module):
         )
         return (1.0 - beta) * dx_anc + beta * dx_hex, beta
 
-    def _scale_rot(self, hx: DeformOut | None, w_hex) -> tuple[Tensor | None, Tensor | None]:
+    def _scale_rot(
+        self, hx: DeformOut | None, w_hex: float | Tensor
+    ) -> tuple[Tensor | None, Tensor | None]:
         """HexPlane log-scale/quaternion changes under the hex_scale_rot policy."""
         if hx is None or self.cfg.hex_scale_rot == "none":
             return None, None

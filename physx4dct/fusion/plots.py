@@ -11,6 +11,7 @@ paths; it returns [] for the plain HexPlane field. Matplotlib runs with the Agg 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ def hex_weight_field(model: nn.Module, points: Tensor, t: float, step: int | Non
     if mode == "uncertainty":
         s_h = model.euler(p, tt)
         lv = model.anchor.encode(model.anchor.tokens(tt.reshape(1)))[1]
-        from physx4dct.anchors import knn_skinning
+        from physx4dct.fusion.anchors import knn_skinning
 
         idx, w = knn_skinning(p, model.anchor.anchors, cfg.anchor_k, cfg.anchor_temperature)
         s_a = (lv[0][idx] * w[..., None]).sum(1)
@@ -60,7 +61,9 @@ def _slice_points(res: int, y: float = 0.0) -> Tensor:
     return torch.stack([xx, torch.full_like(xx, y), zz], -1).reshape(-1, 3)
 
 
-def plot_gate_slice(model: nn.Module, ax, t: float = 0.5, res: int = 64, y: float = 0.0) -> None:
+def plot_gate_slice(
+    model: nn.Module, ax: Any, t: float = 0.5, res: int = 64, y: float = 0.0
+) -> None:
     """Image of the HexPlane weight on the coronal slice y at time t into a matplotlib `ax`."""
     w = hex_weight_field(model, _slice_points(res, y), t).cpu().numpy().reshape(res, res)
     im = ax.imshow(w, origin="lower", extent=(-1, 1, -1, 1), cmap="magma")
@@ -82,7 +85,7 @@ def anchor_trajectories(model: nn.Module, n_times: int = 100) -> tuple[np.ndarra
     return times.cpu().numpy(), d.cpu().numpy()
 
 
-def plot_anchor_motion(model: nn.Module, axes, n_times: int = 100) -> None:
+def plot_anchor_motion(model: nn.Module, axes: Any, n_times: int = 100) -> None:
     """Two panels: anchors (x, z) with their displacement at peak motion (arrows, x5) and the
     z displacement of the 8 most mobile anchors over the scan.
     """
@@ -142,7 +145,7 @@ def write_fusion_figures(model: nn.Module, out_dir: str | Path, t: float = 0.5) 
     return written
 
 
-def _save(fig, path: Path, atomic_path, plt) -> Path:
+def _save(fig: Any, path: Path, atomic_path: Any, plt: Any) -> Path:
     """Save and close a figure atomically."""
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -16,12 +16,14 @@ Neighbourhoods and directions are drawn per step from `common.seeding.generator_
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from physx4dct.config import FusionConfig
 
 __all__ = ["decoupling_loss", "distill_loss", "knn_indices", "leakage_loss", "subsample"]
 
 
-def subsample(n: int, m: int, seed: int, step: int, device) -> Tensor:
+def subsample(n: int, m: int, seed: int, step: int, device: torch.device | str) -> Tensor:
     """Indices of min(m, n) distinct points drawn for `step` (all points if m <= 0)."""
     from common.seeding import generator_for
 
@@ -40,7 +42,7 @@ def knn_indices(points: Tensor, k: int) -> Tensor:
     return torch.topk(d, k, dim=1, largest=False).indices
 
 
-def leakage_loss(cfg, xyz: Tensor, dx_hex: Tensor, step: int) -> dict[str, Tensor]:
+def leakage_loss(cfg: FusionConfig, xyz: Tensor, dx_hex: Tensor, step: int) -> dict[str, Tensor]:
     """{"lp": L_LP} of the HexPlane displacement dx_hex (N,3) at centres xyz (N,3)."""
     if not cfg.lp_enable or cfg.lambda_lp <= 0 or xyz.shape[0] < 2:
         return {}
@@ -52,7 +54,7 @@ def leakage_loss(cfg, xyz: Tensor, dx_hex: Tensor, step: int) -> dict[str, Tenso
     return {"lp": cfg.lambda_lp * lp.square().sum(-1).mean()}
 
 
-def distill_loss(cfg, dx_hex: Tensor, dx_anchor: Tensor) -> dict[str, Tensor]:
+def distill_loss(cfg: FusionConfig, dx_hex: Tensor, dx_anchor: Tensor) -> dict[str, Tensor]:
     """{"distill": lambda mean_i |dx_anchor - sg(dx_hex)|^2}: the HexPlane displacement of every
     Gaussian (detached) is a direct target of the anchor branch; the HexPlane gets no gradient.
     """
@@ -68,7 +70,7 @@ def _cos_penalty(a: Tensor, b: Tensor, squared: bool) -> Tensor:
     return cos.square().mean() if squared else cos.abs().mean()
 
 
-def decoupling_loss(fused, xyz: Tensor, t: Tensor, step: int) -> dict[str, Tensor]:
+def decoupling_loss(fused: nn.Module, xyz: Tensor, t: Tensor, step: int) -> dict[str, Tensor]:
     """{"decouple": L_dec} for a FusedDeformation `fused` (needs .hexplane and .anchor)."""
     cfg = fused.cfg
     if not cfg.decouple_enable or cfg.lambda_decouple <= 0:

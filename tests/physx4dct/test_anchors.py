@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from physx4dct.anchors import (
+from physx4dct.fusion import FusionConfig
+from physx4dct.fusion.anchors import (
     AnchorField,
     farthest_point_sampling,
     knn_skinning,
 )
-from physx4dct.fusion import FusionConfig
 
 
 def _cloud(n: int = 400, seed: int = 0) -> torch.Tensor:
@@ -119,7 +119,7 @@ def test_bert_mask_blocks_masked_token_content():
 def test_spatiotemporal_flag_is_the_only_mask_path():
     f = _field(st_mode=True, st_window_size=3, st_mask_ratio=0.3)
     torch.nn.init.normal_(f.head.weight, std=0.1)
-    from physx4dct.anchors import st_tokens
+    from physx4dct.fusion.anchors import st_tokens
 
     h = st_tokens(f, torch.tensor(0.5))
     assert h.shape == (1, 3 * 32, 16)
@@ -155,7 +155,7 @@ def test_physics_loss_after_warmup_only(st_mode):
 def test_time_grid_starts_as_fourier_and_interpolates_linearly():
     """grid encoding: the code at the cell times equals the Fourier features it replaces,
     between cells it is the linear blend of its two neighbours, and it is trainable."""
-    from physx4dct.anchors import fourier_features
+    from physx4dct.fusion.anchors import fourier_features
 
     fld = _field(anchor_time_encoding="grid", anchor_time_cells=11)
     n_time = fld.n_time

@@ -83,8 +83,6 @@ def test_evaluate_render_plot(trained, tmp_path):
             "render",
             "--checkpoint",
             ckpt,
-            "--data",
-            str(scan),
             "--out",
             str(npz),
             "--time",
@@ -133,10 +131,11 @@ def test_resume_without_checkpoint_and_corrupt_scan(trained, tmp_path):
         cli, ["train", "--data", str(scan), "--run-dir", str(tmp_path / "r"), "--resume", *TRAIN]
     )
     assert res.exit_code != 0 and "last.pt does not exist" in res.output
+    assert not (tmp_path / "r").exists()
     bad = tmp_path / "bad.pickle"
     bad.write_bytes(b"\x80\x04garbage")
     res = runner.invoke(cli, ["evaluate", "--data", str(bad), "--fdk", "all"])
-    assert res.exit_code != 0 and f"{bad}: not a readable pickle" in res.output
+    assert res.exit_code != 0 and f"{bad}: not a" in res.output
 
 
 def test_help_everywhere():

@@ -5,20 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import click
 import pytest
 import torch
 from click.testing import CliRunner
 
 from physx4dct.deformation import HexPlaneConfig, HexPlaneField
-from physx4dct.fusion import (
-    FUSION_MODES,
-    FusionConfig,
-    build_deformation,
-    fusion_cli_options,
-    pop_fusion_overrides,
-)
-from physx4dct.fusion_ops import orthogonal_fuse, residual_transform
+from physx4dct.fusion import FUSION_MODES, FusionConfig, build_deformation
+from physx4dct.fusion.ops import orthogonal_fuse, residual_transform
 
 SMALL = dict(
     num_anchors=24,
@@ -271,7 +264,7 @@ def test_uncertainty_inverse_variance_and_kendall():
 
 
 def test_leakage_and_decoupling_regularisers():
-    from physx4dct.regularizers import decoupling_loss, leakage_loss
+    from physx4dct.fusion.regularizers import decoupling_loss, leakage_loss
 
     xyz = _xyz()
     const = torch.ones(300, 3) * 0.1
@@ -300,7 +293,7 @@ def test_leakage_and_decoupling_regularisers():
 
 
 def test_distillation_teaches_only_the_anchor_branch():
-    from physx4dct.regularizers import distill_loss
+    from physx4dct.fusion.regularizers import distill_loss
 
     cfg = FusionConfig(lambda_distill=2.0)
     hex_dx = torch.zeros(4, 3, requires_grad=True)
@@ -330,37 +323,40 @@ def test_hexplane_mode_returns_the_field_itself():
     assert build_deformation(FusionConfig(), hp, _xyz()) is hp
 
 
-def test_cli_flags_cover_every_field_and_reject_bad_values():
-    @click.command()
-    @fusion_cli_options
-    def cmd(**kwargs):
-        click.echo(repr(sorted(pop_fusion_overrides(kwargs).items())) + repr(kwargs))
-
-    runner = CliRunner()
-    help_text = runner.invoke(cmd, ["--help"]).output
-    for field in dataclasses.fields(FusionConfig):
-        assert "--" + field.name.replace("_", "-") in help_text, field.name
-    res = runner.invoke(
-        cmd,
-        [
-            "--fusion-mode",
-            "bounded_perturb",
-            "--residual-mode",
-            "rmsnorm",
-            "--eps-max",
-            "0.05",
-            "--lp-enable",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    assert "('fusion.eps_max', 0.05)" in res.output and "('fusion.lp_enable', True)" in res.output
-    assert res.output.strip().endswith("{}")
-    bad = runner.invoke(cmd, ["--fusion-mode", "nonsense"])
-    assert bad.exit_code != 0 and "nonsense" in bad.output
+def test_fusion_settings_are_config_keys_not_flags():
+    """Only the mode has a flag; every other fusion setting is a --set key, range-checked."""
     from common.config import ConfigError
+    from physx4dct.api import load_config
+    from physx4dct.cli import cli
 
-    with pytest.raises(ConfigError, match="eps_init"):
+    help_text = CliRunner().invoke(cli, ["train", "--help"]).output
+    for mode in FUSION_MODES:
+        assert mode in help_text
+    assert "--eps-max" not in help_text and "--lambda-gate" not in help_text
+    assert len(help_text.splitlines()) < 60
+    cfg = load_config(
+        overrides={"fusion.fusion_mode": "bounded_perturb"},
+        sets=["fusion.residual_mode=rmsnorm", "fusion.eps_max=0.05", "fusion.lp_enable=true"],
+    )
+    assert (
+        cfg.fusion.eps_max == 0.05
+        and cfg.fusion.lp_enable
+        and cfg.fusion.residual_mode == "rmsnorm"
+    )
+    for bad, key in [
+        ("fusion.fusion_mode=nonsense", "nonsense"),
+        ("fusion.residual_mode=cubic", "cubic"),
+        ("fusion.eps_init=0.5", "eps_init"),
+        ("fusion.num_anchors=0", "num_anchors"),
+        ("fusion.anchor_temperature=-1", "anchor_temperature"),
+        ("fusion.lambda_phys=nan", "lambda_phys"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            load_config(sets=[bad])
+    with pytest.raises(ValueError, match="eps_init"):
         FusionConfig(eps_init=0.5)
+    with pytest.raises(ValueError, match="fusion_mode"):
+        FusionConfig(fusion_mode="nonsense")
 
 
 @pytest.mark.parametrize("mode", ["learnable_alpha", "uncertainty_gated", "bounded_perturb"])

@@ -6,7 +6,7 @@ import torch
 
 from physx4dct.deformation import HexPlaneConfig, HexPlaneField
 from physx4dct.fusion import FusionConfig, build_deformation
-from physx4dct.fusion_plots import hex_weight_field, write_fusion_figures
+from physx4dct.fusion.plots import hex_weight_field, write_fusion_figures
 
 SMALL = dict(
     num_anchors=24, anchor_k=4, transformer_dim=16, transformer_heads=2, transformer_layers=1

@@ -18,7 +18,7 @@ from physx4dct.config import PRESETS_DIR, Config
 from physx4dct.data import read_scan
 from physx4dct.deformation import DeformOut
 from physx4dct.model import Model4D
-from physx4dct.train import _periodic_loss, _to_device, build_model, fit, render_projection
+from physx4dct.train import _periodic_loss, _to_device, fit, initial_model, render_projection
 from tests.common.progress_probe import record_progress_starts
 
 
@@ -45,13 +45,13 @@ def _params(path):
 def test_resume_is_exact(tiny_scan_path, tmp_path, monkeypatch):
     cfg = _cfg()
     full = tmp_path / "full"
-    fit(cfg, full, tiny_scan_path)
+    fit(cfg, full, data=tiny_scan_path)
     part = tmp_path / "part"
-    fit(cfg, part, tiny_scan_path, stop_after=5)  # interrupted between checkpoints
+    fit(cfg, part, data=tiny_scan_path, stop_after=5)  # interrupted between checkpoints
     saved = load_checkpoint(part / "checkpoints" / "last.pt")
     before = saved["extra"]["elapsed_s"]
     starts = record_progress_starts(monkeypatch, physx4dct.train)
-    metrics = fit(cfg, part, tiny_scan_path, resume=True)
+    metrics = fit(cfg, part, data=tiny_scan_path, resume=True)
     assert metrics["elapsed_s"] > before > 0  # the wall time adds up over the resume
     assert starts == [saved["step"]] and starts[0] > 0  # it/s and ETA count only new steps
     a, b = _params(full / "checkpoints" / "last.pt"), _params(part / "checkpoints" / "last.pt")
@@ -72,7 +72,7 @@ def test_sigterm_saves_last_and_exits_nonzero(tiny_scan_path, tmp_path):
     timer.start()
     try:
         with pytest.raises(SystemExit) as info:
-            fit(cfg, tmp_path / "run", tiny_scan_path)
+            fit(cfg, tmp_path / "run", data=tiny_scan_path)
     finally:
         timer.cancel()
     assert info.value.code != 0
@@ -101,7 +101,7 @@ def test_learned_period_converges_from_10_percent_off(tiny_scan_path):
     T = exp(tau) from 10 % off to within 5 % (here to ~1 %) of the true period."""
     scan = read_scan(tiny_scan_path)
     cfg = _cfg(**{"model": "static", "train.period_init_s": 4.4})
-    model = build_model(cfg, scan)
+    model = initial_model(cfg, scan)
     field = _Breathing(4.0, scan.scan_s)
     model = Model4D(model.cloud, None, field, 4.4, scan.scan_s)
     data = _to_device(scan, torch.device("cpu"), torch.float32)
@@ -132,7 +132,7 @@ def test_deformed_scales_are_floored_so_the_voxelizer_never_sees_a_needle(tiny_s
 
     scan = read_scan(tiny_scan_path)
     cfg = _cfg(**{"model": "static"})
-    cloud = build_model(cfg, scan).cloud
+    cloud = initial_model(cfg, scan).cloud
     floor = cfg.gaussians.min_scale_vox * scan.geo.voxel
     floored = Model4D(cloud, None, _Shrink(), 4.0, scan.scan_s, min_scale=floor)
     means, cov, dens, _ = floored.gaussians_at(torch.tensor(0.3))
