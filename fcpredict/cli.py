@@ -1,14 +1,22 @@
-"""Command-line interface of fcpredict (Click group; subcommands import heavy modules lazily)."""
+"""Command-line interface of fcpredict: a thin Click layer over :mod:`fcpredict.api`.
+
+Each command parses its options and calls the facade; heavy modules (torch, phonopy) are
+imported inside the commands so ``fcpredict --help`` stays instant. Library errors
+(:class:`common.errors.UserError`) become one line and a non-zero exit in
+:class:`common.options.UserErrorGroup`.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from common.options import (
     UserErrorGroup,
+    allow_config_change_option,
     config_options,
     device_option,
     run_options,
@@ -33,13 +41,21 @@ def cli() -> None:
     """
 
 
-def _matrix(text: str | None):
-    if text is None:
-        return None
-    vals = [int(v) for v in text.replace(",", " ").split()]
-    if len(vals) not in (3, 9):
-        raise click.BadParameter(f"'{text}' needs 3 or 9 integers", param_hint="--dim")
-    return vals if len(vals) == 3 else [vals[0:3], vals[3:6], vals[6:9]]
+def _checked(parse: str) -> Any:
+    """A Click callback running ``fcpredict.api.<parse>`` on the option's text."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from common.errors import UserError
+        from fcpredict import api
+
+        if value is None:
+            return None
+        try:
+            return getattr(api, parse)(value, name=f"--{param.name}")
+        except UserError as exc:
+            raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+
+    return callback
 
 
 @cli.command("make-data")
@@ -47,7 +63,7 @@ def _matrix(text: str | None):
 @click.option(
     "--n",
     "n_structures",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 100000),
     default=24,
     show_default=True,
     help="Number of structures (one phonopy folder each).",
@@ -66,21 +82,22 @@ def _matrix(text: str | None):
     show_default=True,
     help="Supercell = dim x dim x dim conventional fcc cells (4 atoms each).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed.")
 def make_data(out: str, n_structures: int, calculator: str, dim: int, seed: int) -> None:
     """Generate strained/rattled/alloyed fcc supercells labelled with an ASE potential through
     phonopy's displacement workflow (OUT/sNNNN/ phonopy_disp.yaml, FORCE_SETS,
     force_constants.hdf5, energies.json). Offline, no DFT.
     """
-    from fcpredict.data import make_dataset
+    from fcpredict import api
 
-    folders = make_dataset(out, n_structures, seed=seed, calculator=calculator, dim=dim)
+    folders = api.make_data(out, n_structures, seed=seed, calculator=calculator, dim=dim)
     click.echo(f"wrote {len(folders)} phonopy folders to {out}")
 
 
 @cli.command("train")
 @config_options
 @run_options
+@allow_config_change_option
 @device_option
 @seed_option
 @click.option(
@@ -91,60 +108,34 @@ def make_data(out: str, n_structures: int, calculator: str, dim: int, seed: int)
     help="Phonopy folder or parent of phonopy folders (repeatable).",
 )
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps.")
-def train(preset, config_file, sets, run_dir, resume, device, seed, data_dirs, steps) -> None:
-    """Train an energy model on energies, forces and force constants of phonopy folders."""
-    from common.config import load_config
-    from fcpredict.config import PRESETS_DIR, Config
-    from fcpredict.train import fit
+def train(
+    preset: str | None,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    run_dir: str,
+    resume: bool,
+    allow_config_change: bool,
+    device: str,
+    seed: int | None,
+    data_dirs: tuple[str, ...],
+    steps: int | None,
+) -> None:
+    """Train an energy model on energies, forces and force constants of phonopy folders.
+
+    Works the same under `python -m common.launch --nproc_per_node=N -m fcpredict train ...`.
+    """
+    from fcpredict import api
 
     overrides = {
         "seed": seed,
         "train.steps": steps,
         "data.dirs": list(data_dirs) if data_dirs else None,
     }
-    cfg = load_config(
-        Config,
-        preset=preset,
-        presets_dir=PRESETS_DIR,
-        config_file=config_file,
-        overrides=overrides,
-        sets=sets,
+    cfg = api.load_config(preset, config_file, overrides, sets)
+    metrics = api.fit(
+        cfg, run_dir, device=device, resume=resume, allow_config_change=allow_config_change
     )
-    if not cfg.data.dirs:
-        raise click.UsageError("no training data: give --data DIR (from `fcpredict make-data`)")
-    try:
-        metrics = fit(cfg, run_dir, device=device, resume=resume)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(metrics))
-
-
-def _load_structure_phonopy(structure: str, dim):
-    from fcpredict.phonopy_io import load_phonopy, make_phonopy, read_structure
-
-    path = Path(structure)
-    if path.is_dir() or (path.suffix in (".yaml", ".yml") and dim is None):
-        ph = load_phonopy(path, produce_fc=False)
-        return make_phonopy(_angstrom_unitcell(ph), ph.supercell_matrix, ph.primitive_matrix)
-    unit = read_structure(path)
-    if dim is None:
-        raise click.BadParameter("a POSCAR needs --dim (supercell matrix)", param_hint="--dim")
-    return make_phonopy(unit, dim)
-
-
-def _angstrom_unitcell(ph):
-    from phonopy.structure.atoms import PhonopyAtoms
-
-    from fcpredict.phonopy_io import fc_unit_factor
-
-    length = fc_unit_factor(ph.calculator)[0]
-    u = ph.unitcell
-    return PhonopyAtoms(
-        symbols=u.symbols,
-        cell=u.cell * length,
-        scaled_positions=u.scaled_positions,
-        masses=u.masses,
-    )
 
 
 @cli.command("predict")
@@ -160,10 +151,13 @@ def _angstrom_unitcell(ph):
     "--checkpoint",
     type=click.Path(exists=True, dir_okay=False),
     required=True,
-    help="Trained checkpoint (best.pt / last.pt).",
+    help="Trained checkpoint (best.pt / last.pt); its predictor weights are used.",
 )
 @click.option(
-    "--dim", default=None, help="Supercell matrix: '2 2 2' or 9 integers (needed for POSCAR)."
+    "--dim",
+    default=None,
+    callback=_checked("parse_matrix"),
+    help="Supercell matrix: '2 2 2' or 9 integers (needed for POSCAR).",
 )
 @click.option(
     "--mode",
@@ -177,36 +171,42 @@ def _angstrom_unitcell(ph):
 )
 @click.option("--symmetrize", is_flag=True, help="Enforce index symmetry and acoustic sum rule.")
 @device_option
-def predict(structure, output, checkpoint, dim, mode, full_fc, symmetrize, device) -> None:
+def predict(
+    structure: str,
+    output: str,
+    checkpoint: str,
+    dim: Any,
+    mode: str,
+    full_fc: bool,
+    symmetrize: bool,
+    device: str,
+) -> None:
     """Predict force constants of STRUCTURE (POSCAR with --dim, or a phonopy yaml/folder)."""
-    from common.checkpoint import load_checkpoint
-    from common.config import to_dict
-    from common.device import resolve_device
-    from fcpredict.apply import predict_fc
-    from fcpredict.phonopy_io import write_prediction
-    from fcpredict.train import load_model
+    from fcpredict import api
 
-    ph = _load_structure_phonopy(structure, _matrix(dim))
-    model, cfg = load_model(load_checkpoint(checkpoint), resolve_device(device))
-    fc = predict_fc(
-        model, ph, cfg.model.cutoff, mode=mode, compact=not full_fc, symmetrize=symmetrize
+    ph, fc, meta = api.predict(
+        structure,
+        checkpoint,
+        dim=dim,
+        mode=mode,
+        full=full_fc,
+        symmetrize=symmetrize,
+        device=device,
     )
-    meta = {
-        "checkpoint": str(checkpoint),
-        "structure": str(structure),
-        "mode": mode,
-        "symmetrize": symmetrize,
-        "config": to_dict(cfg),
-        "version": __version__,
-    }
-    files = write_prediction(output, ph, fc, meta)
+    files = api.write_prediction(output, ph, fc, meta)
     click.echo("wrote " + ", ".join(str(f) for f in files))
 
 
 @cli.command("evaluate")
 @click.argument("prediction", type=click.Path(exists=True))
 @click.argument("reference", type=click.Path(exists=True))
-@click.option("--mesh", default="8 8 8", show_default=True, help="q mesh for the frequency MAE.")
+@click.option(
+    "--mesh",
+    default="8 8 8",
+    show_default=True,
+    callback=_checked("parse_mesh"),
+    help="q mesh for the frequency MAE.",
+)
 @click.option(
     "--json",
     "json_out",
@@ -214,22 +214,15 @@ def predict(structure, output, checkpoint, dim, mode, full_fc, symmetrize, devic
     default=None,
     help="Write the metrics to this JSON file.",
 )
-def evaluate(prediction, reference, mesh, json_out) -> None:
+def evaluate(prediction: str, reference: str, mesh: list[int], json_out: str | None) -> None:
     """Compare PREDICTION (phonopy.yaml written by `predict`, or its folder) with REFERENCE
     (phonopy folder/yaml with FORCE_SETS or force constants): Phi MAE and relative Frobenius
     error, frequency MAE on a mesh and the band path, symmetry/ASR errors, negative modes.
     """
     from common.io import atomic_write
-    from fcpredict.apply import phonon_metrics
-    from fcpredict.phonopy_io import FcInputError, load_phonopy
+    from fcpredict import api
 
-    pred, ref = load_phonopy(prediction), load_phonopy(reference)
-    if len(pred.supercell) != len(ref.supercell):
-        raise FcInputError(
-            f"{prediction}: supercell of {len(pred.supercell)} atoms, reference "
-            f"{reference} has {len(ref.supercell)}"
-        )
-    metrics = phonon_metrics(pred, ref, mesh=[int(v) for v in mesh.split()])
+    metrics = api.evaluate(prediction, reference, mesh=mesh)
     if json_out:
         with atomic_write(json_out) as fh:
             json.dump(metrics, fh, indent=2)
@@ -241,13 +234,11 @@ def evaluate(prediction, reference, mesh, json_out) -> None:
 @click.argument("prediction", type=click.Path(exists=True))
 @click.argument("reference", type=click.Path(exists=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="PNG file.")
-def plot(prediction, reference, output) -> None:
+def plot(prediction: str, reference: str, output: str) -> None:
     """Phonon bands and DOS of PREDICTION vs REFERENCE (through phonopy) into a PNG."""
-    from fcpredict.phonopy_io import load_phonopy
-    from fcpredict.plots import plot_bands_dos
+    from fcpredict import api
 
-    pred, ref = load_phonopy(prediction), load_phonopy(reference)
-    click.echo(f"wrote {plot_bands_dos(pred, ref, output, title=Path(reference).name)}")
+    click.echo(f"wrote {api.plot(prediction, reference, output)}")
 
 
 @cli.command("demo")
@@ -260,11 +251,11 @@ def plot(prediction, reference, output) -> None:
     help="Training steps (200: about 2-3 minutes on 2 busy CPU cores).",
 )
 @device_option
-def demo(out, steps, device) -> None:
+def demo(out: str, steps: int, device: str) -> None:
     """End to end on built-in data: make-data (EMT) -> train -> predict -> evaluate -> plot."""
-    from fcpredict.demo import run_demo
+    from fcpredict import api
 
-    summary = run_demo(Path(out), steps=steps, device=device)
+    summary = api.run_demo(Path(out), steps=steps, device=device)
     click.echo(json.dumps(summary, indent=2))
 
 

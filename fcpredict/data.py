@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def find_phonopy_folders(dirs: list[str | Path]) -> list[Path]:
     return out
 
 
-def _commensurate_q(ph) -> np.ndarray:
+def _commensurate_q(ph: Any) -> np.ndarray:
     """Commensurate q points of the supercell, Cartesian (Q, 3) in 2 pi / A."""
     from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
 
@@ -83,7 +84,7 @@ def _commensurate_q(ph) -> np.ndarray:
 
 
 def samples_from_phonopy(
-    ph, name: str, max_disp: int, energies: dict | None = None
+    ph: Any, name: str, max_disp: int, energies: dict | None = None
 ) -> list[Sample]:
     """Equilibrium + up to ``max_disp`` displaced samples of a loaded phonopy object."""
     length, fc_factor = fc_unit_factor(ph.calculator)
@@ -135,7 +136,7 @@ def load_folders(folders: list[Path], max_disp: int) -> dict[str, list[Sample]]:
     return out
 
 
-def _calculator(name: str):
+def _calculator(name: str) -> Any:
     from ase.calculators.emt import EMT
     from ase.calculators.lj import LennardJones
     from ase.calculators.morse import MorsePotential
@@ -149,7 +150,7 @@ def _calculator(name: str):
     raise ValueError(f"unknown calculator {name!r} (emt|lj|morse)")
 
 
-def _random_unitcell(rng: np.random.Generator, elements: list[str]):
+def _random_unitcell(rng: np.random.Generator, elements: list[str]) -> Any:
     """Conventional fcc cell (4 atoms): random element(s), strain, rattle; PhonopyAtoms."""
     from phonopy.structure.atoms import PhonopyAtoms
 
@@ -168,11 +169,11 @@ def _random_unitcell(rng: np.random.Generator, elements: list[str]):
     return PhonopyAtoms(symbols=symbols, cell=cell, scaled_positions=frac)
 
 
-def _label_with_ase(ph, calc) -> tuple[list[float], float]:
+def _label_with_ase(ph: Any, calc: Any) -> tuple[list[float], float]:
     """Forces and energies of every displaced supercell; energy of the perfect supercell."""
     from ase import Atoms
 
-    def run(cell) -> tuple[np.ndarray, float]:
+    def run(cell: Any) -> tuple[np.ndarray, float]:
         atoms = Atoms(numbers=cell.numbers, cell=cell.cell, positions=cell.positions, pbc=True)
         atoms.calc = calc
         return atoms.get_forces(), float(atoms.get_potential_energy())

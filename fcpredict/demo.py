@@ -18,7 +18,6 @@ def run_demo(out: Path, steps: int = 200, device: str = "cpu") -> dict:
     OUT/{data,test,run,pred}/, OUT/metrics.json (with the zero-force-constant baseline and
     the wall time) and OUT/bands_dos.png.
     """
-    from common.checkpoint import load_checkpoint
     from common.config import load_config, to_dict
     from common.io import atomic_write
     from common.progress import get_logger
@@ -54,7 +53,7 @@ def run_demo(out: Path, steps: int = 200, device: str = "cpu") -> dict:
     log.info("3/5 predicting the held-out structure")
     ref = load_phonopy(out / "test" / "s0000")
     ph = make_phonopy(ref.unitcell, ref.supercell_matrix, ref.primitive_matrix)
-    model, mcfg = load_model(load_checkpoint(out / "run" / "checkpoints" / "best.pt"))
+    model, mcfg = load_model(out / "run" / "checkpoints" / "best.pt")
     fc = predict_fc(model, ph, mcfg.model.cutoff, symmetrize=True)
     write_prediction(
         out / "pred" / "FORCE_CONSTANTS", ph, fc, {"config": to_dict(mcfg), "demo": True}

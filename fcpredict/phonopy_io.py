@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
+
+from common.errors import UserError
 
 __all__ = [
     "FcInputError",
@@ -31,10 +33,11 @@ __all__ = [
     "to_compact",
     "fc_unit_factor",
     "make_phonopy",
+    "angstrom_unitcell",
 ]
 
 
-class FcInputError(click.ClickException):
+class FcInputError(UserError):
     """A structure or phonopy file a user gave cannot be used; the message names it."""
 
 
@@ -49,7 +52,7 @@ def fc_unit_factor(calculator: str | None) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
@@ -68,7 +71,7 @@ def _is_type2(force_sets: Path) -> bool:
     return "displacements" in parse_FORCE_SETS(str(force_sets))
 
 
-def load_phonopy(path: str | Path, produce_fc: bool = True, symprec: float = 1e-5):
+def load_phonopy(path: str | Path, produce_fc: bool = True, symprec: float = 1e-5) -> Any:
     """Load a phonopy folder or yaml; forces from FORCE_SETS (type 1 or 2) or vasprun.xml.
 
     Force constants (when ``produce_fc``) come from FORCE_CONSTANTS / force_constants.hdf5 if
@@ -103,7 +106,7 @@ def load_phonopy(path: str | Path, produce_fc: bool = True, symprec: float = 1e-
     return ph
 
 
-def _forces_from_vasprun(ph, vasprun: Path) -> None:
+def _forces_from_vasprun(ph: Any, vasprun: Path) -> None:
     from phonopy.interface.vasp import parse_set_of_forces
 
     try:
@@ -116,7 +119,7 @@ def _forces_from_vasprun(ph, vasprun: Path) -> None:
         ph.supercell_energies = np.asarray(sets["supercell_energies"])
 
 
-def _produce_fc(ph, yaml_path: Path, force_sets: Path | None) -> None:
+def _produce_fc(ph: Any, yaml_path: Path, force_sets: Path | None) -> None:
     if ph.dataset is None or not ph.dataset:
         raise FcInputError(f"{yaml_path}: no forces (FORCE_SETS) and no force constants")
     try:
@@ -130,7 +133,7 @@ def _produce_fc(ph, yaml_path: Path, force_sets: Path | None) -> None:
     ph.force_constants = to_compact(ph, ph.force_constants)
 
 
-def to_compact(ph, fc: np.ndarray) -> np.ndarray:
+def to_compact(ph: Any, fc: np.ndarray) -> np.ndarray:
     """Compact (n_prim, N, 3, 3) view of a full or compact fc of ``ph.supercell``."""
     from phonopy.harmonic.force_constants import full_fc_to_compact_fc
 
@@ -142,7 +145,7 @@ def to_compact(ph, fc: np.ndarray) -> np.ndarray:
     raise ValueError(f"force constants of shape {fc.shape} do not match a supercell of {n} atoms")
 
 
-def read_force_constants(path: str | Path, ph) -> np.ndarray:
+def read_force_constants(path: str | Path, ph: Any) -> np.ndarray:
     """FORCE_CONSTANTS or force_constants.hdf5 (compact or full) for ``ph``, in eV/A^2."""
     from phonopy.file_IO import parse_FORCE_CONSTANTS, read_force_constants_hdf5
 
@@ -165,7 +168,7 @@ def read_force_constants(path: str | Path, ph) -> np.ndarray:
     return fc * fc_unit_factor(ph.calculator)[1]
 
 
-def read_structure(path: str | Path):
+def read_structure(path: str | Path) -> Any:
     """A unit cell (PhonopyAtoms, Angstrom) from POSCAR, or from a phonopy yaml's unitcell."""
     from phonopy.interface.calculator import read_crystal_structure
 
@@ -184,7 +187,7 @@ def read_structure(path: str | Path):
     return cell
 
 
-def make_phonopy(unitcell, supercell_matrix, primitive_matrix: Any = "auto"):
+def make_phonopy(unitcell: Any, supercell_matrix: Any, primitive_matrix: Any = "auto") -> Any:
     """A ``phonopy.Phonopy`` for a unit cell and supercell matrix (3 ints or 3x3)."""
     from phonopy import Phonopy
 
@@ -196,7 +199,7 @@ def make_phonopy(unitcell, supercell_matrix, primitive_matrix: Any = "auto"):
         return Phonopy(unitcell, supercell_matrix=smat, primitive_matrix=primitive_matrix)
 
 
-def write_prediction(out: str | Path, ph, fc: np.ndarray, meta: dict[str, Any]) -> list[Path]:
+def write_prediction(out: str | Path, ph: Any, fc: np.ndarray, meta: dict[str, Any]) -> list[Path]:
     """Write ``out`` (FORCE_CONSTANTS, compact with p2s_map or full), force_constants.hdf5
     and phonopy.yaml (structure + force constants) beside it, each atomically.
     """
@@ -228,3 +231,17 @@ def write_prediction(out: str | Path, ph, fc: np.ndarray, meta: dict[str, Any]) 
             settings={"force_constants": True, "force_sets": False, "displacements": False},
         )
     return [out, h5, yml]
+
+
+def angstrom_unitcell(ph: Any) -> Any:
+    """The unit cell of a loaded phonopy object in Angstrom (PhonopyAtoms)."""
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    length = fc_unit_factor(ph.calculator)[0]
+    u = ph.unitcell
+    return PhonopyAtoms(
+        symbols=u.symbols,
+        cell=u.cell * length,
+        scaled_positions=u.scaled_positions,
+        masses=u.masses,
+    )

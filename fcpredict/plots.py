@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,7 +14,7 @@ import numpy as np  # noqa: E402
 __all__ = ["plot_bands_dos"]
 
 
-def _bands_dos(ph, bands, mesh):
+def _bands_dos(ph: Any, bands: list, mesh: Any) -> tuple:
     ph.run_band_structure(bands)
     bs = ph.band_structure
     ph.run_mesh(mesh, with_eigenvectors=False, is_gamma_center=True)
@@ -22,11 +23,11 @@ def _bands_dos(ph, bands, mesh):
 
 
 def plot_bands_dos(
-    ph_pred,
-    ph_ref,
+    ph_pred: Any,
+    ph_ref: Any,
     path: str | Path,
     title: str = "",
-    mesh=(12, 12, 12),
+    mesh: Any = (12, 12, 12),
     npoints: int = 41,
     pred_label: str = "fcpredict",
 ) -> Path:
