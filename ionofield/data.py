@@ -178,9 +178,21 @@ def load_scenario(folder: str | Path) -> Scenario:
             s = (e - dt.datetime(1970, 1, 1)).total_seconds()
             epochs[s], maps[s] = s, np.nan_to_num(tec, nan=np.nanmean(tec))
     keys = sorted(epochs)
-    meta_path = folder / "scenario.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_scenario_meta(folder / "scenario.json")
     return Scenario(obs, np.array(keys), np.stack([maps[k] for k in keys]), meta)
+
+
+def read_scenario_meta(path: Path) -> dict:
+    """``scenario.json`` (optional: {} when absent); a :class:`DataFormatError` when malformed."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise DataFormatError(path, f"not valid JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise DataFormatError(path, f"expected a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 class TimeBinnedBatchSampler:
@@ -198,7 +210,7 @@ class TimeBinnedBatchSampler:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
-    ):
+    ) -> None:
         self.bins = [np.flatnonzero(bin_idx == b) for b in np.unique(bin_idx)]
         self.batch_size, self.k = batch_size, max(1, min(bins_per_batch, len(self.bins)))
         self.seed, self.rank, self.world = seed, rank, world_size
