@@ -163,11 +163,11 @@ def correct(
     """Correct the initial data in IN (nrfix/GRChombo HDF5 or AMReX plotfile) and write OUT."""
     from common.config import to_dict
     from common.device import resolve_device
-    from nrfix.api import correct_grid, provenance, summarize
-    from nrfix.formats import GridData, read_any, write_chombo, write_hdf5
+    from nrfix.api import correct_grid, provenance, read_grid, summarize
+    from nrfix.formats import GridData, write_chombo, write_hdf5
     from nrfix.train import load_model
 
-    grid = read_any(in_path)  # validates before anything is written
+    grid = read_grid(in_path)  # validates before anything is written
     dev = resolve_device(device)
     model, cfg = load_model(checkpoint, dev)
     vars_out = correct_grid(model, grid.vars, patch, halo, dev, dx=grid.dx)
