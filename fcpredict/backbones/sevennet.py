@@ -1,0 +1,88 @@
+"""SevenNet-0 (Park et al. 2024, e3nn NequIP-style, MIT) as a twice-differentiable energy.
+
+SevenNet's own model differentiates its energy with respect to precomputed edge vectors
+(``ForceStressOutputFromEdge``). Here the edge vectors are rebuilt from positions,
+
+    r_ij = r_j - r_i + S_ij @ cell     (fcpredict.graph.edge_vectors; SevenNet's convention:
+                                       edge_index[0] = centre i receives, [1] = neighbour j)
+
+and the force module is dropped, so E(positions) is an ordinary autograd graph: forces are
+its gradient and force constants its exact Hessian rows. The weights are the checkpoint that
+ships inside the ``sevenn`` wheel (``sevenn/pretrained_potentials``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fcpredict.graph import Graph, edge_vectors
+
+__all__ = ["SevenNetEnergy", "sevennet_checkpoint_path"]
+
+
+def sevennet_checkpoint_path(name: str = "7net-0") -> str:
+    """Path of a pretrained SevenNet checkpoint inside the installed wheel (no download)."""
+    import os
+
+    from sevenn import _const
+
+    paths = {"7net-0": _const.SEVENNET_0_11Jul2024}
+    path = paths.get(name)
+    if path is None or not os.path.isfile(path):
+        raise FileNotFoundError(f"SevenNet checkpoint {name!r} is not inside the sevenn wheel")
+    return path
+
+
+class SevenNetEnergy(nn.Module):
+    """SevenNet energy E(graph, positions, cells) -> (B,) eV, with edge vectors from positions.
+
+    Parameters
+    ----------
+    name : pretrained checkpoint name inside the wheel (only '7net-0').
+    """
+
+    def __init__(self, name: str = "7net-0") -> None:
+        super().__init__()
+        import warnings
+
+        from sevenn.checkpoint import SevenNetCheckpoint
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cp = SevenNetCheckpoint(sevennet_checkpoint_path(name))
+            model = cp.build_model()
+        model.delete_module_by_key("force_output")
+        model.set_is_batch_data(True)
+        self.net = model
+        self.name = name
+        self.cutoff = float(cp.config["cutoff"])
+        self.register_buffer("z_to_type", model.z_to_onehot_tensor.clone(), persistent=False)
+
+    def supports(self, numbers: torch.Tensor) -> bool:
+        """True when every atomic number has a SevenNet-0 embedding."""
+        z = numbers.long()
+        return bool((z < self.z_to_type.numel()).all() and (self.z_to_type[z] >= 0).all())
+
+    def forward(
+        self, graph: Graph, positions: torch.Tensor | None = None, cells: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Total energy per crystal (B,) in eV."""
+        if not self.supports(graph.numbers):
+            raise ValueError("an element of this structure is not covered by SevenNet-0")
+        vec = edge_vectors(graph, positions, cells)
+        data = {
+            "x": self.z_to_type[graph.numbers],
+            "atomic_numbers": graph.numbers,
+            "edge_index": graph.edge_index,
+            "edge_vec": vec,
+            "batch": graph.batch,
+            "num_atoms": torch.bincount(graph.batch, minlength=graph.num_graphs),
+        }
+        for key, module in self.net._modules.items():
+            data = module(data)
+            if key == "onehot_idx_to_onehot":  # SevenNet casts the one-hot to float32
+                for k in (module.key_output, module.key_additional_output):
+                    if k is not None:
+                        data[k] = data[k].to(vec.dtype)
+        return data["inferred_total_energy"].reshape(-1)[: graph.num_graphs]

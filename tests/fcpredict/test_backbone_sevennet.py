@@ -1,0 +1,118 @@
+"""SevenNet-0 as an fcpredict backbone: energy and forces equal SevenNet's own calculator,
+Hessian rows equal central differences of the forces, acoustic sum rule, index symmetry,
+phonopy symmetry expansion and rotation equivariance of the exact Hessian; the ase neighbour
+list equals the brute-force oracle. Tiny cells only (a few seconds in all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from fc_helpers import rocksalt, rocksalt_phonopy
+
+from fcpredict.graph import neighbor_list
+from fcpredict.hessian import (
+    energy_and_forces,
+    finite_difference_rows,
+    force_constants,
+    hessian_rows,
+)
+from fcpredict.neighbours import ase_neighbor_list, crystal_graph
+
+pytest.importorskip("sevenn")
+
+
+@pytest.fixture(scope="module")
+def seven():
+    from fcpredict.backbones import load_backbone
+
+    return load_backbone("sevennet-0")
+
+
+def _nacl(rattle: float = 0.05):
+    pos, cell, z = rocksalt(a=5.64, rattle=rattle, seed=1)
+    return pos, cell, z
+
+
+def _edges(ei: torch.Tensor, sh: torch.Tensor) -> set[tuple[int, ...]]:
+    return {(int(a), int(b), *map(int, s)) for a, b, s in zip(ei[0], ei[1], sh)}
+
+
+@pytest.mark.parametrize("skew", [False, True])
+def test_ase_neighbours_equal_brute_force(skew: bool) -> None:
+    pos, cell, _ = _nacl()
+    if skew:  # a small, skewed cell containing several images of each atom
+        cell = torch.tensor([[3.0, 0.0, 0.0], [1.9, 2.7, 0.0], [0.6, 0.9, 2.8]], dtype=cell.dtype)
+        pos = pos[:3] * 0.5 + 7.1  # positions outside the cell on purpose
+    fast = ase_neighbor_list(pos, cell, 5.0)
+    oracle = neighbor_list(pos, cell, 5.0)
+    assert _edges(*fast) == _edges(*oracle)
+    assert fast[0].shape[1] > 0
+
+
+def test_energy_forces_match_sevennet_calculator(seven) -> None:
+    from ase import Atoms
+    from sevenn.calculator import SevenNetCalculator
+
+    pos, cell, z = _nacl()
+    g = crystal_graph(pos, cell, z, seven.cutoff)
+    e, f = energy_and_forces(seven, g)
+    atoms = Atoms(numbers=z.numpy(), positions=pos.numpy(), cell=cell.numpy(), pbc=True)
+    atoms.calc = SevenNetCalculator("7net-0", device="cpu")
+    assert float(e.detach()[0]) == pytest.approx(atoms.get_potential_energy(), abs=1e-4)
+    np.testing.assert_allclose(f.detach().numpy(), atoms.get_forces(), atol=1e-4)
+
+
+def test_hessian_rows_central_differences_and_asr(seven) -> None:
+    pos, cell, z = _nacl()
+    g = crystal_graph(pos, cell, z, seven.cutoff)
+    rows = hessian_rows(seven, g, [0, 5], method="loop")
+    fd = finite_difference_rows(seven, g, [0, 5], step_a=1e-3)
+    scale = float(rows.abs().max())
+    assert scale > 0.5  # a real, stiff crystal: Phi_ii of NaCl is ~1-2 eV/A^2
+    assert float((rows - fd).abs().max()) < 1e-4 * max(1.0, scale)
+    assert float(rows.sum(dim=1).abs().max()) < 1e-9  # acoustic sum rule (translations)
+
+
+def _rows(model, pos, cell, z, atoms=(0, 4)) -> torch.Tensor:
+    g = crystal_graph(pos, cell, z, model.cutoff)
+    return hessian_rows(model, g, list(atoms), method="loop").detach()
+
+
+def test_index_symmetry_and_rotation_equivariance(seven) -> None:
+    pos, cell, z = _nacl()
+    h = _rows(seven, pos, cell, z)  # rows of atoms 0 (Na) and 4 (Cl)
+    assert float((h[0, 0] - h[0, 0].T).abs().max()) < 1e-9
+    assert float((h[0, 4] - h[1, 0].T).abs().max()) < 1e-9  # Phi_04 = Phi_40^T
+    rot = torch.tensor(
+        [[0.36, 0.48, -0.8], [-0.8, 0.6, 0.0], [0.48, 0.64, 0.6]], dtype=pos.dtype
+    )  # proper rotation, det +1
+    hr = _rows(seven, pos @ rot.T, cell @ rot.T, z)
+    expect = torch.einsum("ab,ijbc,dc->ijad", rot, h, rot)
+    assert float((hr - expect).abs().max()) < 1e-6 * float(h.abs().max())
+
+
+def test_mirror_breaking_is_small(seven) -> None:
+    """SevenNet-0 is built with SO(3) (not O(3)) parity: a mirror image changes its Hessian
+    slightly (measured ~1.4e-4 relative). Rows from mirror operations are therefore not exact;
+    ``mode='primitive'`` (translations only) is.
+    """
+    pos, cell, z = _nacl()
+    h = _rows(seven, pos, cell, z)
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=pos.dtype))
+    hm = _rows(seven, pos @ mirror, cell @ mirror, z)
+    expect = torch.einsum("ab,ijbc,dc->ijad", mirror, h, mirror)
+    rel = float((hm - expect).abs().max()) / float(h.abs().max())
+    assert 1e-7 < rel < 1e-3
+
+
+def test_symmetry_expansion_agrees_with_translations(seven) -> None:
+    ph = rocksalt_phonopy(a=5.64, dim=1)
+    sc = ph.supercell
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    g = crystal_graph(t(sc.positions), t(sc.cell), torch.as_tensor(sc.numbers), seven.cutoff)
+    prim = force_constants(seven, g, ph, mode="primitive", compact=False)  # translations
+    indep = force_constants(seven, g, ph, mode="independent", compact=False)  # + rotations
+    assert np.abs(prim).max() > 0.5
+    np.testing.assert_allclose(indep, prim, atol=1e-3)  # mirrors: SO(3) model, ~1e-4
