@@ -140,6 +140,13 @@ def predict(
     from ionofield.evaluate import field_tec_maps, predict_grid
     from ionofield.iri import IRIBackground
 
+    for values, name in zip(grid, AXIS_LIMITS):
+        lo, hi = AXIS_LIMITS[name]
+        v = np.asarray(values, float)
+        if v.ndim != 1 or v.size == 0 or not np.all((v >= lo) & (v <= hi)):
+            raise UserError(
+                f"grid axis must be 1-D, non-empty, finite and in [{lo:g}, {hi:g}]", path=name
+            )
     bg = IRIBackground(cfg.iri)
     return predict_grid(model, bg, cfg, grid, times_s), field_tec_maps(model, bg, cfg, times_s)
 

@@ -29,13 +29,20 @@ def _validate(cols: dict, path: Path) -> dict:
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
         raise DataFormatError(path, f"missing column(s) {', '.join(missing)}")
-    n = len(cols["lat"])
-    out = {k: np.asarray(cols[k], float) for k in REQUIRED}
-    for k, dtype in OPTIONAL.items():
-        if k in cols:
-            out[k] = np.asarray(cols[k]).astype(dtype)
+    out = {}
+    for k in (*REQUIRED, *(k for k in OPTIONAL if k in cols)):
+        try:
+            out[k] = np.asarray(cols[k], float)
+        except (TypeError, ValueError):
+            raise DataFormatError(path, f"column '{k}' is not numeric") from None
+    n = out["lat"].size
     if n == 0 or any(v.shape != (n,) for v in out.values()):
-        raise DataFormatError(path, "columns are empty or of unequal length")
+        raise DataFormatError(path, "columns are empty, not 1-D or of unequal length")
+    for k, dtype in OPTIONAL.items():
+        if k in out and dtype is not float:
+            if not np.all(np.isfinite(out[k])):
+                raise DataFormatError(path, f"column '{k}' holds NaN/inf")
+            out[k] = out[k].astype(dtype)
     bad = ~np.all([np.isfinite(out[k]) for k in REQUIRED], axis=0)
     if bad.any():
         raise DataFormatError(
@@ -43,6 +50,8 @@ def _validate(cols: dict, path: Path) -> dict:
         )
     if (np.abs(out["lat"]) > 90).any() or (out["alt_km"] < 0).any():
         raise DataFormatError(path, "latitude outside [-90, 90] or negative altitude")
+    if (np.abs(out["lon"]) > 360).any():
+        raise DataFormatError(path, "longitude outside [-360, 360]")
     out.setdefault("source", np.zeros(n, np.int8))
     out.setdefault("profile_id", np.full(n, -1, np.int32))
     return out
@@ -175,6 +184,8 @@ def load_scenario(folder: str | Path) -> Scenario:
     for f in files:
         m = read_ionex(f)
         for e, tec in zip(m.epochs, m.tec_tecu):
+            if not np.isfinite(tec).any():
+                raise DataFormatError(f, f"the map of {e:%Y-%m-%d %H:%M} has no values (all 9999)")
             s = (e - dt.datetime(1970, 1, 1)).total_seconds()
             epochs[s], maps[s] = s, np.nan_to_num(tec, nan=np.nanmean(tec))
     keys = sorted(epochs)

@@ -127,14 +127,14 @@ def fit(
 
 
 def _resume_checkpoint(cfg: IonofieldConfig, run_dir: Path, allow: bool) -> dict[str, Any]:
-    from common.checkpoint import check_resume_config, load_checkpoint
+    from common.checkpoint import check_resume_config
     from common.config import to_dict
     from common.rundir import last_checkpoint
 
     path = last_checkpoint(run_dir)
     if not path.is_file():
         raise UserError("--resume: no checkpoints/last.pt to continue from", path=run_dir)
-    ckpt = load_checkpoint(path)
+    ckpt = _read_checkpoint(path)
     check_resume_config(ckpt["config"], to_dict(cfg), allow=allow, source=path)
     return ckpt
 
@@ -298,21 +298,83 @@ def load_model(
     tuple
         ``(model, cfg)``, the model in eval mode in the run's dtype.
     """
-    from common.checkpoint import load_checkpoint, restore_checkpoint
-    from common.config import from_dict
+    from common.checkpoint import CheckpointError, restore_checkpoint
+    from common.config import ConfigError
 
     path = Path(path)
     if path.is_dir():
         best = path / "checkpoints" / "best.pt"
         path = best if best.is_file() else path / "checkpoints" / "last.pt"
+    ckpt = _read_checkpoint(path)
+    try:
+        cfg = _stored_config(ckpt, path)
+        model = _in_dtype(build_model(cfg), cfg.train.dtype)
+        _check_fits(model, ckpt["model"])
+        restore_checkpoint(ckpt, model, rng=False)
+    except (CheckpointError, ConfigError) as exc:
+        raise CheckpointError(str(exc).removeprefix(f"{path}: "), path=path) from None
+    return model.to(device).eval(), cfg
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """``load_checkpoint`` plus the checks a foreign or damaged file needs."""
+    import zipfile
+
+    from common.checkpoint import CheckpointError, load_checkpoint
+
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise CheckpointError("not a checkpoint (a torch.save zip archive expected)", path=path)
     ckpt = load_checkpoint(path)
+    for section in ("model", "optimizer"):
+        bad = _non_finite(ckpt.get(section))
+        if bad:
+            raise CheckpointError(f"NaN/Inf values in {section} state '{bad}'", path=path)
+    if not isinstance(ckpt.get("config"), dict):
+        raise CheckpointError("no config stored in the checkpoint", path=path)
+    return ckpt
+
+
+def _check_fits(model: torch.nn.Module, state: Any) -> None:
+    """A clear message when stored weights do not match the network their config builds."""
+    from common.checkpoint import CheckpointError
+
+    own = model.state_dict()
+    state = state if isinstance(state, dict) else {}
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or shapes:
+        what = (
+            f"missing weights '{missing[0]}'"
+            if missing
+            else f"unexpected weights '{extra[0]}'"
+            if extra
+            else f"'{shapes[0]}' has shape {tuple(state[shapes[0]].shape)}, "
+            f"its config builds {tuple(own[shapes[0]].shape)}"
+        )
+        raise CheckpointError(f"weights do not fit the stored config: {what}")
+
+
+def _non_finite(state: Any, prefix: str = "") -> str:
+    """Name of the first tensor in a (nested) state dict holding NaN/Inf, or ''."""
+    if isinstance(state, torch.Tensor):
+        ok = not state.is_floating_point() or bool(torch.isfinite(state).all())
+        return "" if ok else prefix or "tensor"
+    if not isinstance(state, (dict, list, tuple)):
+        return ""
+    for key, value in state.items() if isinstance(state, dict) else enumerate(state):
+        bad = _non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+        if bad:
+            return bad
+    return ""
+
+
+def _stored_config(ckpt: dict[str, Any], path: Path) -> IonofieldConfig:
+    from common.config import from_dict
+
     saved = dict(ckpt["config"])
     if isinstance(saved.get("model"), dict):  # runs saved before `hmf2_input` existed lack it
         saved["model"] = {"hmf2_input": False, **saved["model"]}
     for section, key in (("loss", "deriv_points"), ("eval", "use_cache")):  # removed (dead) keys
         if isinstance(saved.get(section), dict):
             saved[section] = {k: v for k, v in saved[section].items() if k != key}
-    cfg = from_dict(IonofieldConfig, saved, source=str(path))
-    model = _in_dtype(build_model(cfg), cfg.train.dtype)
-    restore_checkpoint(ckpt, model, rng=False)
-    return model.to(device).eval(), cfg
+    return from_dict(IonofieldConfig, saved, source=str(path))
