@@ -8,6 +8,7 @@ shown by :class:`common.options.UserErrorGroup` as one line.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,22 @@ from common.options import (
 from nrfix import __version__
 
 CHI_HELP = "Cells with chi below this are excised (punctures) from the norms."
-CHI_RANGE = click.FloatRange(0.0, 1.0, max_open=True)
+
+
+class FiniteRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and infinity (NaN passes every comparison)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Convert, check the range, then refuse a non-finite number."""
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+CHI_RANGE = FiniteRange(0.0, 1.0, max_open=True)
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -241,7 +257,7 @@ def plot_hist(before: str, after: tuple[str, ...], out_dir: str, chi_excision: f
 @click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option(
     "--tol",
-    type=click.FloatRange(0.0, min_open=True),
+    type=FiniteRange(0.0, min_open=True),
     default=1e-10,
     show_default=True,
     help="Newton residual tolerance (max norm).",

@@ -30,7 +30,7 @@ from common.checkpoint import (
     restore_checkpoint,
     save_last_best,
 )
-from common.config import from_dict, to_dict
+from common.config import ConfigError, from_dict, to_dict
 from common.distributed import (
     DistInfo,
     all_reduce_mean,
@@ -87,6 +87,17 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
             "not an nrfix checkpoint (it holds objects other than tensors and plain data; "
             "refused without loading them)",
             path=path,
+        ) from None
+
+
+def _restore(ckpt: dict, path: Path, model: NRFixNet, *states: Any, rng: bool = True) -> int:
+    """``restore_checkpoint`` whose refusal names the file and the first mismatched tensor."""
+    try:
+        return restore_checkpoint(ckpt, model, *states, rng=rng)
+    except CheckpointError as exc:
+        detail = " ".join(str(exc.__context__ or exc).split())[:200]
+        raise CheckpointError(
+            f"weights do not fit the model its config describes ({detail})", path=path
         ) from None
 
 
@@ -297,7 +308,7 @@ def _fit(
     run = _start(cfg, run_dir, info, (bank, dx))
     step = 0
     if ckpt is not None:
-        step = restore_checkpoint(ckpt, run.model, run.opt, run.sched)
+        step = _restore(ckpt, last_checkpoint(run_dir), run.model, run.opt, run.sched)
         run.loss_fn.log_var.data.copy_(torch.as_tensor(ckpt["extra"]["loss_log_var"]))
         run.best = float(ckpt["extra"].get("best_val", math.inf))
         log.info("resumed from %s at step %d", last_checkpoint(run_dir), step)
@@ -388,8 +399,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NR
         Missing, corrupt or foreign file, or weights that do not fit the stored config.
     """
     ckpt = read_checkpoint(path, device)
-    cfg = from_dict(Config, ckpt["config"], source=str(path))
+    try:
+        cfg = from_dict(Config, ckpt["config"], source=str(path))
+    except ConfigError as exc:
+        raise CheckpointError(f"the config stored in it is invalid ({exc})", path=path) from None
     model = build_model(cfg).to(device)
-    restore_checkpoint(ckpt, model, rng=False)
+    _restore(ckpt, Path(path), model, rng=False)
     model.eval()
     return model, cfg

@@ -1,4 +1,5 @@
-"""Fixtures of the nrfix tests: GRTeclyn/GRChombo's polynomial CCZ4 test data."""
+"""Fixtures of the nrfix tests: GRTeclyn/GRChombo's polynomial CCZ4 test data, and one tiny
+trained run (data + checkpoints) shared by the CLI tests."""
 
 from __future__ import annotations
 
@@ -61,3 +62,20 @@ def polynomial_ccz4(n: int = 16, ghosts: int = 2) -> tuple[np.ndarray, float]:
 def poly_data() -> tuple[np.ndarray, float]:
     """GRChombo's polynomial test data with 2 ghost cells."""
     return polynomial_ccz4()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """``make-data`` + ``train`` with the tiny preset: root/data/*.h5, root/run/checkpoints."""
+    from click.testing import CliRunner
+
+    from nrfix.cli import cli
+
+    root = tmp_path_factory.mktemp("nrfix")
+    for args in (
+        ["make-data", "--out", str(root / "data"), "--preset", "tiny"],
+        ["train", "--preset", "tiny", "--run-dir", str(root / "run"), "--data", str(root / "data")],
+    ):
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    return root

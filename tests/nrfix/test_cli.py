@@ -6,7 +6,6 @@ import json
 
 import h5py
 import numpy as np
-import pytest
 import torch
 from click.testing import CliRunner
 
@@ -17,14 +16,6 @@ def _ok(args: list[str]):
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("nrfix")
-    _ok(["make-data", "--out", str(root / "data"), "--preset", "tiny"])
-    _ok(["train", "--preset", "tiny", "--run-dir", str(root / "run"), "--data", str(root / "data")])
-    return root
 
 
 def test_make_data_and_train_outputs(trained):
