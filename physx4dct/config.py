@@ -116,7 +116,14 @@ class PhantomConfig:
     n_phases: int = 10
     """Number of phase bins / ground-truth volumes."""
     photons: float = 0.0
-    """Incident photons per pixel for Poisson noise (0 = noiseless)."""
+    """Incident photons per pixel for Poisson noise (0 = noiseless), drawn on the physical
+    transmission exp(-mu_water_mm / 0.2 * line integral in mm) (value 0.2 = water)."""
+    mu_water_mm: float = 0.0206
+    """Attenuation of water (1/mm, ~60 keV) that the phantom's soft-tissue value 0.2 stands
+    for; sets the transmission the photon noise acts on (a 28 cm chest: exp(-5.8))."""
+    oversample: int = 1
+    """Projections are ray-marched through a grid this many times finer than the scoring grid
+    and the ground truth is its block mean (>= 2: no inverse crime; 1: the same grid)."""
     phase_noise: float = 0.0
     """Robustness variant: std of the error of recorded phases/times (fraction of a cycle)."""
     sparse_stride: int = 1
@@ -146,6 +153,8 @@ class PhantomConfig:
                 "amplitude_jitter": _NONNEG,
                 "n_phases": _ONE,
                 "photons": _NONNEG,
+                "mu_water_mm": _POS,
+                "oversample": _ONE,
                 "phase_noise": _NONNEG,
                 "sparse_stride": _ONE,
                 "seed": _NONNEG,

@@ -9,6 +9,7 @@ intensities, i.e. line integrals of attenuation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from dataclasses import dataclass, field
@@ -20,7 +21,13 @@ import torch
 from common.io import atomic_path
 from physx4dct.config import PhantomConfig
 from physx4dct.geometry import ConeGeometry, voxel_centres
-from physx4dct.phantom import BreathingTrace, make_trace, thorax_volume
+from physx4dct.phantom import (
+    BreathingTrace,
+    diaphragm_apex_mm,
+    make_trace,
+    thorax_volume,
+    tumour_centre_mm,
+)
 from physx4dct.projector import raymarch
 
 __all__ = ["Views", "Scan", "read_scan", "write_scan", "simulate_scan", "phase_bins"]
@@ -127,6 +134,29 @@ def _trace(cfg: PhantomConfig) -> BreathingTrace:
     )
 
 
+def _fine_geometry(geo: ConeGeometry, k: int) -> ConeGeometry:
+    """The same volume on a grid k times finer (same extent, hence the same scene scale)."""
+    return dataclasses.replace(
+        geo,
+        nVoxel=tuple(n * k for n in geo.nVoxel),
+        dVoxel=tuple(d / k for d in geo.dVoxel),
+    )
+
+
+def _thorax(cfg: PhantomConfig, geo: ConeGeometry, d: float, phi: float) -> torch.Tensor:
+    """The phantom sampled on `geo`'s voxel centres (edges anti-aliased over one voxel)."""
+    pts = voxel_centres(geo, torch.float32) / geo.scale
+    return thorax_volume(pts, d, phi, cfg.amplitude_mm, geo.dVoxel[0])
+
+
+def _block_mean(vol: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over k^3 blocks: the scoring-grid truth of a k times finer volume."""
+    if k == 1:
+        return vol
+    n = [s // k for s in vol.shape]
+    return vol.reshape(n[0], k, n[1], k, n[2], k).mean((1, 3, 5))
+
+
 def _project(
     cfg: PhantomConfig,
     geo: ConeGeometry,
@@ -134,24 +164,41 @@ def _project(
     angles: np.ndarray,
     times: np.ndarray,
 ) -> np.ndarray:
-    pts = voxel_centres(geo, torch.float32) / geo.scale
+    """Each view ray-marched through the phantom at its own time on the oversampled grid."""
+    fine = _fine_geometry(geo, cfg.oversample)
     phi, d = trace.at(times)
-    out = []
     if cfg.static:
         phi, d = np.zeros_like(phi), np.zeros_like(d)
+    out = []
     for a, p, dd in zip(angles, phi, d):
-        vol = thorax_volume(pts, float(dd), float(p), cfg.amplitude_mm, geo.dVoxel[0])
-        out.append(raymarch(geo, vol, torch.tensor([a], dtype=torch.float32))[0])
+        vol = _thorax(cfg, fine, float(dd), float(p))
+        out.append(raymarch(fine, vol, torch.tensor([a], dtype=torch.float32))[0])
     if not out:
         return np.zeros((0, *geo.nDetector), np.float32)
     return torch.stack(out).numpy()
 
 
-def _noisy(cfg: PhantomConfig, proj: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _noisy(
+    cfg: PhantomConfig, geo: ConeGeometry, proj: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Poisson counts on the physical transmission exp(-mu_w / 0.2 * integral in mm)."""
     if cfg.photons <= 0:
         return proj
-    counts = rng.poisson(cfg.photons * np.exp(-proj.astype(np.float64)))
-    return (-np.log(np.maximum(counts, 1) / cfg.photons)).astype(np.float32)
+    to_phys = cfg.mu_water_mm / 0.2 / geo.scale  # scene-unit integral -> optical depth
+    counts = rng.poisson(cfg.photons * np.exp(-proj.astype(np.float64) * to_phys))
+    depth = -np.log(np.maximum(counts, 1) / cfg.photons)
+    return (depth / to_phys).astype(np.float32)
+
+
+def motion_truth(cfg: PhantomConfig, trace: BreathingTrace, times: np.ndarray) -> dict:
+    """Ground-truth tumour centre (N, 3) and diaphragm apex height (N,) in mm at `times`."""
+    phi, d = trace.at(times)
+    if cfg.static:
+        phi, d = np.zeros_like(phi), np.zeros_like(d)
+    return {
+        "tumour_mm": tumour_centre_mm(d, phi, cfg.amplitude_mm),
+        "diaphragm_mm": diaphragm_apex_mm(d, cfg.amplitude_mm),
+    }
 
 
 def simulate_scan(cfg: PhantomConfig) -> Scan:
@@ -167,7 +214,7 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
     sets = []
     for t in (t_train, t_val):
         ang = t / cfg.scan_s * total
-        proj = _noisy(cfg, _project(cfg, geo, trace, ang, t), rng)
+        proj = _noisy(cfg, geo, _project(cfg, geo, trace, ang, t), rng)
         phi, _ = trace.at(t)
         err = rng.normal(0.0, cfg.phase_noise, size=t.shape) if cfg.phase_noise > 0 else 0.0
         period_here = 1.0 / np.interp(
@@ -179,19 +226,21 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
         train = train.subset(np.arange(0, n, cfg.sparse_stride))
     mid = math.floor(trace.at(cfg.scan_s / 2)[0])
     vt = np.array([trace.time_of_phase(mid + k / cfg.n_phases) for k in range(cfg.n_phases)])
-    pts = voxel_centres(geo, torch.float32) / geo.scale
     on = 0.0 if cfg.static else 1.0
+    fine, k = _fine_geometry(geo, cfg.oversample), cfg.oversample
     vols = np.stack(
         [
-            thorax_volume(pts, on * dd, on * p, cfg.amplitude_mm, geo.dVoxel[0]).numpy()
+            _block_mean(_thorax(cfg, fine, on * dd, on * p), k).numpy()
             for p, dd in zip(*trace.at(vt))
         ]
     )
     step = max(1, len(trace.time_s) // 3000)
+    bt = trace.time_s[::step]
     breathing = {
-        "time": trace.time_s[::step],
+        "time": bt,
         "signal": trace.displacement[::step],
         "phase_cycles": trace.phase_cycles[::step],
+        **motion_truth(cfg, trace, bt),
     }
     return Scan(
         geo=geo,
@@ -202,5 +251,10 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
         volume_time_s=vt,
         volume_phase=np.arange(cfg.n_phases) / cfg.n_phases,
         breathing=breathing,
-        meta={"generator": "physx4dct phantom", "mean_period_s": trace.mean_period_s()},
+        meta={
+            "generator": "physx4dct phantom",
+            "mean_period_s": trace.mean_period_s(),
+            "oversample": cfg.oversample,
+            "photons": cfg.photons,
+        },
     )

@@ -26,7 +26,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["BreathingTrace", "make_trace", "thorax_volume"]
+__all__ = [
+    "BreathingTrace",
+    "make_trace",
+    "thorax_volume",
+    "tumour_centre_mm",
+    "diaphragm_apex_mm",
+    "DIAPHRAGM_COLUMN_MM",
+    "TUMOUR_RADIUS_MM",
+]
+
+TUMOUR_RADIUS_MM = 10.0
+"""Radius of the spherical tumour (mm)."""
+DIAPHRAGM_COLUMN_MM = (65.0, 5.0)
+"""(x, y) of the left-lung dome apex, where the diaphragm position is measured (mm)."""
 
 
 @dataclass
@@ -99,6 +112,24 @@ def make_trace(
     return BreathingTrace(time_s=t, phase_cycles=phi, displacement=d)
 
 
+def tumour_centre_mm(
+    d: np.ndarray | float, phi: np.ndarray | float, amplitude_mm: float
+) -> np.ndarray:
+    """Tumour centre (..., 3) in mm for displacement `d` and phase `phi` (cycles): 0.8 of the
+    diaphragm excursion superior-inferior and 4 sin(2 pi phi) mm anterior-posterior.
+    """
+    d, phi = np.broadcast_arrays(np.asarray(d, float), np.asarray(phi, float))
+    dia = amplitude_mm * d
+    return np.stack(
+        [np.full_like(dia, -60.0), 10.0 + 4.0 * np.sin(2 * np.pi * phi), 5.0 - 0.8 * dia], -1
+    )
+
+
+def diaphragm_apex_mm(d: np.ndarray | float, amplitude_mm: float) -> np.ndarray:
+    """Height z (mm) of the lung dome apex at `DIAPHRAGM_COLUMN_MM` for displacement `d`."""
+    return -15.0 - amplitude_mm * np.asarray(d, float)
+
+
 def _ramp(signed_mm: Tensor, voxel_mm: float) -> Tensor:
     """Anti-aliased inside-indicator from an (approximate) signed distance, >0 inside."""
     return (0.5 + signed_mm / voxel_mm).clamp(0.0, 1.0)
@@ -160,6 +191,7 @@ def thorax_volume(
     discs = (torch.cos(2 * math.pi * p[..., 2] / 30.0) > -0.8).to(p.dtype)
     vol = _paint(vol, spine, 0.30)
     vol = _paint(vol, spine * discs, 0.50)
-    tumour_c = (-60.0, 10.0 + 4.0 * math.sin(2 * math.pi * phi), 5.0 - 0.8 * dia)
-    vol = _paint(vol, _ellipsoid(p, tumour_c, (10.0, 10.0, 10.0), voxel_mm), 0.22)
+    tumour_c = tuple(float(c) for c in tumour_centre_mm(d, phi, amplitude_mm))
+    r = TUMOUR_RADIUS_MM
+    vol = _paint(vol, _ellipsoid(p, tumour_c, (r, r, r), voxel_mm), 0.22)
     return vol
