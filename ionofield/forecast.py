@@ -174,3 +174,26 @@ def to_ionex(pred: np.ndarray, data: ForecastData) -> IonexMaps:
     epochs = [t0 + dt.timedelta(hours=float(h)) for h in data.template.ut_h]
     tmpl = data.template
     return IonexMaps(epochs, tmpl.lat_deg, tmpl.lon_deg, pred, None, 450.0)
+
+
+def default_candidates() -> dict[str, ForecastSettings]:
+    """The two input sets the validation maps choose between (never the forecast day)."""
+    from ionofield.geometry import FEATURE_NAMES
+
+    return {
+        "physical inputs": ForecastSettings(),
+        "physical inputs + position": ForecastSettings(inputs=FEATURE_NAMES),
+    }
+
+
+def select_and_run(
+    data: ForecastData, candidates: dict[str, ForecastSettings], seeds: Sequence[int]
+) -> dict:
+    """Fit every candidate for every seed; choose by mean validation RMSE.
+
+    Returns {"chosen": name, "runs": {name: [(pred maps, record) per seed]}, "val": {name: mean
+    validation RMSE}}; the forecast day enters nothing but the predictions.
+    """
+    runs = {name: [run(data, fs, s) for s in seeds] for name, fs in candidates.items()}
+    val = {n: float(np.mean([r["best_val_rmse"] for _, r in rs])) for n, rs in runs.items()}
+    return {"chosen": min(val, key=val.get), "runs": runs, "val": val}
