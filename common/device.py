@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import click
 import torch
+
+from common.errors import UserError
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
@@ -23,14 +24,14 @@ def resolve_device(spec: str = "auto") -> torch.device:
         return torch.device("cpu")
     if spec == "cuda" or spec.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise click.BadParameter(f"device '{spec}' requested but CUDA is not available here")
+            raise UserError(f"--device: device '{spec}' requested but CUDA is not available here")
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise click.BadParameter(
-                f"device '{spec}' requested but only {torch.cuda.device_count()} GPU(s) exist"
+            raise UserError(
+                f"--device: device '{spec}' requested but only {torch.cuda.device_count()} GPU(s) exist"
             )
         return dev
-    raise click.BadParameter(f"unknown device '{spec}' (use auto, cpu, cuda or cuda:N)")
+    raise UserError(f"--device: unknown device '{spec}' (use auto, cpu, cuda or cuda:N)")
 
 
 def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -40,7 +41,7 @@ def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
     try:
         return DTYPES[str(name).strip().lower()]
     except KeyError:
-        raise click.BadParameter(f"unknown dtype '{name}' (use float32 or float64)") from None
+        raise UserError(f"unknown dtype '{name}' (use float32 or float64)") from None
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +38,10 @@ def dtype_option(f: F) -> F:
 def seed_option(f: F) -> F:
     """``--seed N`` (None = the config's seed)."""
     return click.option(
-        "--seed", type=int, default=None, help="Random seed (default: the config's seed)."
+        "--seed",
+        type=click.IntRange(0),
+        default=None,
+        help="Random seed, >= 0 (default: the config's seed).",
     )(f)
 
 
@@ -84,10 +89,12 @@ def threads_option(
     """
 
     def _apply(ctx: click.Context, param: click.Parameter, value: int) -> int:
+        # Importing torch here would make every subcommand's --help slow: set the OpenMP
+        # variable torch reads at import, or torch itself when it is already imported.
         if value > 0:
-            import torch
-
-            torch.set_num_threads(value)
+            os.environ["OMP_NUM_THREADS"] = str(value)
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(value)
         return value
 
     env = f" (env {envvar})" if envvar else ""

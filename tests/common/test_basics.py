@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import pytest
 import torch
 
 from common.device import default_dtype, resolve_device, resolve_dtype
+from common.errors import UserError
 from common.io import atomic_path, atomic_write
 from common.progress import MetricsWriter, format_metrics
 from common.seeding import generator_for, get_rng_state, seed_everything, set_rng_state
@@ -38,10 +38,10 @@ def test_rng_state_round_trip() -> None:
 def test_devices_and_dtypes() -> None:
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in {"cpu", "cuda"}
-    with pytest.raises(click.BadParameter, match="unknown device"):
+    with pytest.raises(UserError, match="unknown device"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(click.BadParameter, match="CUDA is not available"):
+        with pytest.raises(UserError, match="CUDA is not available"):
             resolve_device("cuda:0")
     assert resolve_dtype("float64") is torch.float64
     with default_dtype("float64"):
