@@ -28,7 +28,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise UserError(
-                f"--device: device '{spec}' requested but only {torch.cuda.device_count()} GPU(s) exist"
+                f"--device: device '{spec}' requested but only "
+                f"{torch.cuda.device_count()} GPU(s) exist"
             )
         return dev
     raise UserError(f"--device: unknown device '{spec}' (use auto, cpu, cuda or cuda:N)")
