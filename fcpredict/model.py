@@ -29,7 +29,13 @@ from torch import nn
 from fcpredict.config import ModelConfig
 from fcpredict.graph import Graph, edge_vectors
 
-__all__ = ["EquiformerEnergy", "GraphTransformerEnergy", "build_model", "poly_cutoff"]
+__all__ = [
+    "EquiformerEnergy",
+    "GraphTransformerEnergy",
+    "build_model",
+    "calibrate_output_scale",
+    "poly_cutoff",
+]
 
 
 def poly_cutoff(r: torch.Tensor, cutoff: float, p: int = 6) -> torch.Tensor:
@@ -211,10 +217,13 @@ class EquiformerEnergy(nn.Module):
         self.atom_ref = nn.Embedding(cfg.max_z + 1, 1)
         nn.init.zeros_(self.atom_ref.weight)
         self.n0 = n0
+        # per-element output scale, set from the data by calibrate_output_scale
+        self.register_buffer("out_scale", torch.ones(cfg.max_z + 1))
 
     def forward(
         self, graph: Graph, positions: torch.Tensor | None = None, cells: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """Total energy per crystal (B,) in eV; ``positions``/``cells`` override the graph's."""
         vec = edge_vectors(graph, positions, cells)
         r = torch.linalg.norm(vec, dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vec, normalize=True, normalization="component")
@@ -225,7 +234,8 @@ class EquiformerEnergy(nn.Module):
             x = x + attn(n1(x), sh, rbf, env, graph.edge_index)
             x = x + ffn(n2(x))
         e_atom = self.head(self.norm_out(x)[:, : self.n0]).squeeze(-1)
-        e_atom = e_atom * self.cfg.energy_scale + self.atom_ref(graph.numbers).squeeze(-1)
+        e_atom = e_atom * (self.cfg.energy_scale * self.out_scale[graph.numbers])
+        e_atom = e_atom + self.atom_ref(graph.numbers).squeeze(-1)
         return _scatter_sum(e_atom, graph.batch, graph.num_graphs)
 
 
@@ -259,6 +269,7 @@ class GraphTransformerEnergy(nn.Module):
     def forward(
         self, graph: Graph, positions: torch.Tensor | None = None, cells: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """Total energy per crystal (B,) in eV; ``positions``/``cells`` override the graph's."""
         vec = edge_vectors(graph, positions, cells)
         r = torch.linalg.norm(vec, dim=-1)
         env = poly_cutoff(r, self.cfg.cutoff)
@@ -282,9 +293,86 @@ class GraphTransformerEnergy(nn.Module):
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """The model named by ``cfg.kind``: 'equiformer' or 'transformer' (baseline)."""
+    """The model named by ``cfg.kind``: 'equiformer', 'transformer' (baseline) or a
+    pretrained backbone ('sevennet-0', float64, eval mode; see :mod:`fcpredict.backbones`).
+    """
+    if cfg.kind == "sevennet-0":
+        from fcpredict.backbones import load_backbone
+
+        return load_backbone(cfg.kind)
     if cfg.kind == "equiformer":
         return EquiformerEnergy(cfg)
     if cfg.kind == "transformer":
         return GraphTransformerEnergy(cfg)
-    raise ValueError(f"unknown model kind {cfg.kind!r} (use 'equiformer' or 'transformer')")
+    raise ValueError(
+        f"unknown model kind {cfg.kind!r} (use 'equiformer', 'transformer' or 'sevennet-0')"
+    )
+
+
+@torch.no_grad()
+def calibrate_output_scale(
+    model: nn.Module, samples: list, max_samples: int = 4, iterations: int = 2
+) -> dict[int, float]:
+    """Set the per-element output scale s_Z so the untrained Hessian has the data's magnitude.
+
+    With s = 1 the rows R_a of the primitive atoms a give the global ratio
+    ||Phi_ref||_F / ||R||_F and, per element, s_Z = sign_Z ||Phi_ref[a in Z]||_F / ||R[a in Z]||_F
+    over up to ``max_samples`` samples with force constants, sign_Z = sign of
+    sum_a tr(R_aa) tr(Phi_ref,aa) (on-site blocks start with the data's sign); elements without
+    primitive rows keep the global ratio (signed by the summed trace product). A
+    least-squares fit is not used on purpose: an untrained Hessian is nearly uncorrelated
+    with the data, and the projection would shrink it further. Without this
+    (``energy_scale = 1``) the untrained Hessian is ~50x softer than DFT (Si).
+
+    Parameters
+    ----------
+    model : an :class:`EquiformerEnergy` or :class:`GraphTransformerEnergy` (has ``out_scale``).
+    samples : objects with ``graph``, ``fc`` (n_prim, N, 3, 3) or None, and ``p2s``
+        (``fcpredict.train_loop.TorchSample``).
+    max_samples : samples used (cost: the primitive rows of each, ``iterations + 1`` times).
+    iterations : fixed-point refinements s_Z <- s_Z ||Phi_ref[Z]|| / ||R(s)[Z]|| (the rows of
+        one element's atoms also depend on the other elements' scales).
+
+    Returns
+    -------
+    dict
+        {Z: s_Z} for the elements with rows (empty when no sample has force constants).
+    """
+    if not hasattr(model, "out_scale"):
+        return {}
+    use = [s for s in samples if getattr(s, "fc", None) is not None][:max_samples]
+    if not use:
+        return {}
+    model.out_scale.fill_(1.0)
+    sign: dict[int, float] = {}
+    for it in range(iterations + 1):
+        acc = _row_norms(model, use)
+        if it == 0:
+            sign = {z: 1.0 if v[2] >= 0 else -1.0 for z, v in acc.items()}
+            tot_ref, tot_mod = sum(v[0] for v in acc.values()), sum(v[1] for v in acc.values())
+            tr = sum(v[2] for v in acc.values())
+            model.out_scale.fill_(
+                (tot_ref / max(tot_mod, 1e-30)) ** 0.5 * (1.0 if tr >= 0 else -1.0)
+            )
+        for z, (r2, m2, _) in acc.items():
+            ratio = (r2 / max(m2, 1e-30)) ** 0.5
+            model.out_scale[z] = ratio * sign[z] if it == 0 else model.out_scale[z] * ratio
+    return {z: float(model.out_scale[z]) for z in sign}
+
+
+@torch.no_grad()
+def _row_norms(model: nn.Module, samples: list) -> dict[int, list[float]]:
+    """Z -> [sum |Phi_ref rows|^2, sum |model rows|^2, sum tr(R_aa) tr(Phi_ref,aa)]."""
+    from fcpredict.hessian import hessian_rows
+
+    acc: dict[int, list[float]] = {}
+    for s in samples:
+        with torch.enable_grad():
+            rows = hessian_rows(model, s.graph, list(s.p2s), method="loop").detach().double()
+        ref = s.fc.double()
+        for k, a in enumerate(s.p2s):
+            t = acc.setdefault(int(s.graph.numbers[a]), [0.0, 0.0, 0.0])
+            t[0] += float(ref[k].pow(2).sum())
+            t[1] += float(rows[k].pow(2).sum())
+            t[2] += float(torch.trace(rows[k, a]) * torch.trace(ref[k, a]))
+    return acc
