@@ -129,7 +129,9 @@ def view_frames(geo: ConeGeometry, angles: Tensor) -> tuple[Tensor, Tensor, Tens
     return src, f, e_u, e_v
 
 
-def detector_uv(geo: ConeGeometry, dtype=torch.float32, device=None) -> tuple[Tensor, Tensor]:
+def detector_uv(
+    geo: ConeGeometry, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
     """Detector coordinates (scene units) of the pixel centres: u (W,), v (H,)."""
     h, w = geo.nDetector
     dv, du = geo.dDetector
@@ -160,7 +162,9 @@ def pixel_rays(geo: ConeGeometry, angles: Tensor) -> tuple[Tensor, Tensor]:
     return origin, direction
 
 
-def voxel_centres(geo: ConeGeometry, dtype=torch.float32, device=None) -> Tensor:
+def voxel_centres(
+    geo: ConeGeometry, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+) -> Tensor:
     """Scene coordinates (nx, ny, nz, 3) of the voxel centres, indexed [x, y, z]."""
     axes = []
     for n, h in zip(geo.nVoxel, geo.half_extent):

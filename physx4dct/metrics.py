@@ -1,10 +1,15 @@
 """Image and volume quality metrics, in the two conventions used by the 4D-CT literature.
 
-* X²-Gaussian / R²-Gaussian: no normalisation; PSNR3D = 10 log10(max(gt)^2 / MSE);
-  SSIM3D = mean over the 3 axes of the mean 2D SSIM (Gaussian window 11, sigma 1.5,
-  C1 = (0.01 L)^2, C2 = (0.03 L)^2 with L = 1) over the slices whose GT maximum is > 0.
-* STNF4D: each volume min-max normalised to [0, 1]; PSNR3D with peak 1; SSIM3D =
-  skimage-style 3D SSIM (7^3 uniform window, sample covariances, data range 1, borders cropped).
+Both are copies of the authors' evaluation code (checked against it in the tests):
+
+* X²-Gaussian (`utils/image_utils.py::metric_vol`, called without `pixel_max`): no
+  normalisation; PSNR3D = 10 log10(1 / MSE) (peak 1: the layout's images lie in [0, 1]);
+  SSIM3D = mean over the 3 axes of the mean 2D SSIM (Gaussian window 11, sigma 1.5, zero
+  padding, C1 = 0.01^2, C2 = 0.03^2) over the slices whose GT maximum is > 0.
+* STNF4D (`src/util/util.py::get_psnr_3d / get_ssim_3d`): each volume min-max normalised to
+  [0, 1]; PSNR3D with peak 1; SSIM3D = scikit-image's `structural_similarity` of the two 3D
+  volumes (7^3 uniform window, sample covariances, borders cropped) with the data range
+  scikit-image 0.19 (STNF4D's pinned version) infers for float arrays: 2 (dtype range [-1, 1]).
 """
 
 from __future__ import annotations
@@ -18,7 +23,12 @@ from torch import Tensor
 __all__ = ["ssim2d", "psnr3d_x2", "ssim3d_x2", "psnr3d_stnf", "ssim3d_stnf", "volume_metrics"]
 
 
-def _gauss_window(size: int = 11, sigma: float = 1.5, dtype=torch.float32, device=None) -> Tensor:
+def _gauss_window(
+    size: int = 11,
+    sigma: float = 1.5,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | None = None,
+) -> Tensor:
     x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -45,10 +55,11 @@ def ssim2d_per_image(a: Tensor, b: Tensor, window: int = 11, data_range: float =
     return (num / den).flatten(1).mean(1)
 
 
-def psnr3d_x2(pred: Tensor, gt: Tensor) -> float:
-    """X²-Gaussian PSNR3D (dB): peak = max(gt), no normalisation."""
+def psnr3d_x2(pred: Tensor, gt: Tensor, peak: float = 1.0) -> float:
+    """X²-Gaussian PSNR3D (dB): 10 log10(peak^2 / MSE), peak 1 (its `pixel_max`), no
+    normalisation.
+    """
     mse = float(((pred.double() - gt.double()) ** 2).mean())
-    peak = float(gt.max())
     return 100.0 if mse == 0 else 10 * math.log10(peak**2 / mse)
 
 
@@ -76,8 +87,10 @@ def psnr3d_stnf(pred: Tensor, gt: Tensor) -> float:
     return 100.0 if mse == 0 else -10 * math.log10(mse)
 
 
-def ssim3d_stnf(pred: Tensor, gt: Tensor, win: int = 7) -> float:
-    """STNF4D SSIM3D: skimage `structural_similarity` on normalised volumes (7^3 window)."""
+def ssim3d_stnf(pred: Tensor, gt: Tensor, win: int = 7, data_range: float = 2.0) -> float:
+    """STNF4D SSIM3D: skimage `structural_similarity` of the normalised volumes (7^3 window,
+    `data_range` 2 as skimage 0.19 infers for floats; see the module docstring).
+    """
     a, b = _norml(pred)[None, None], _norml(gt)[None, None]
     n = win**3
     cov_norm = n / (n - 1)
@@ -89,7 +102,7 @@ def ssim3d_stnf(pred: Tensor, gt: Tensor, win: int = 7) -> float:
     vx = cov_norm * (filt(a * a) - ux * ux)
     vy = cov_norm * (filt(b * b) - uy * uy)
     vxy = cov_norm * (filt(a * b) - ux * uy)
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     return float(s.mean())
 
