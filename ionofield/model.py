@@ -81,18 +81,56 @@ def sample_maps(
     return out
 
 
+def extra_cols(extra: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Column views (B, 1) of optional extra inputs."""
+    return [e[:, None] for e in extra]
+
+
+def physical_inputs(
+    lat: torch.Tensor, lon: torch.Tensor, time_s: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spatial (B, 7) and temporal (B, 4) inputs, differentiable in lat/lon [deg].
+
+    Spatial: unit vector (cos lat cos lon, cos lat sin lon, sin lat), sin(magnetic latitude)
+    of the centred dipole (:mod:`ionofield.geometry`), sin/cos of local time, cos of the solar
+    zenith angle. Temporal: sin/cos of the day of year and of UT. Time ``time_s`` is UNIX s.
+    """
+    from ionofield import geometry
+
+    rad = math.pi / 180.0
+    la, lo = lat * rad, lon * rad
+    t = time_s.detach().cpu().double().numpy()
+    doy = torch.as_tensor(geometry.day_of_year(t), dtype=lat.dtype, device=lat.device)
+    ut_h = torch.remainder(time_s, 86400.0).to(lat.dtype) / 3600.0
+    lt = 2 * math.pi * (ut_h + lon / 15.0) / 24.0
+    plat, plon = geometry.POLE_LAT_DEG * rad, geometry.POLE_LON_DEG * rad
+    sin_mlat = torch.sin(la) * math.sin(plat) + torch.cos(la) * math.cos(plat) * torch.cos(
+        lo - plon
+    )
+    dec = -geometry.OBLIQUITY_DEG * rad * torch.cos(2 * math.pi * (doy + 10) / 365.25)
+    cos_sza = torch.sin(la) * torch.sin(dec) - torch.cos(la) * torch.cos(dec) * torch.cos(lt)
+    geo = torch.stack(
+        [torch.cos(la) * torch.cos(lo), torch.cos(la) * torch.sin(lo), torch.sin(la), sin_mlat,
+         torch.sin(lt), torch.cos(lt), cos_sza], -1,
+    )  # fmt: skip
+    yr, ut = 2 * math.pi * doy / 365.25, 2 * math.pi * ut_h / 24.0
+    return geo, torch.stack([torch.sin(yr), torch.cos(yr), torch.sin(ut), torch.cos(ut)], -1)
+
+
 class RSTMRF(nn.Module):
     """The residual field and the TEC-direction branch.
 
-    Buffers ``t_ref_s`` (UNIX s) and ``t_scale_h`` normalise time; set them from the data.
+    Inputs are physical (:func:`physical_inputs`): position on the unit sphere (no seam at
+    lon +-180), magnetic latitude, local time, solar zenith angle, day of year and UT; there
+    is no absolute time, so a later day is not an extrapolation.
     """
 
     def __init__(self, cfg: ModelConfig, use_tec: bool = True) -> None:
         super().__init__()
         self.cfg, self.use_tec = cfg, use_tec
-        n_space = 5 + int(cfg.hmf2_input)
+        n_space = 8 + int(cfg.hmf2_input)
         self.spatial = siren(n_space, cfg.spatial_hidden, cfg.spatial_layers, cfg.omega0)
-        self.temporal = siren(3, cfg.temporal_hidden, cfg.temporal_layers, cfg.omega0)
+        self.temporal = siren(4, cfg.temporal_hidden, cfg.temporal_layers, cfg.omega0)
         self.lstm = nn.LSTM(2, cfg.lstm_hidden, batch_first=True)
         self.modulation = nn.Linear(cfg.lstm_hidden, cfg.temporal_hidden)
         self.to_spatial = nn.Linear(cfg.temporal_hidden, cfg.spatial_hidden)
@@ -107,13 +145,6 @@ class RSTMRF(nn.Module):
         nn.init.zeros_(self.decoder[-1].weight)
         nn.init.constant_(self.decoder[-1].bias, 0.0)
         self.tec_net = ConvLSTM(cfg.conv_channels) if use_tec else None
-        self.register_buffer("t_ref_s", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("t_scale_h", torch.ones((), dtype=torch.float64))
-
-    def set_time_frame(self, t_ref_s: float, t_scale_h: float) -> None:
-        """Time normalisation: t_norm = (t - t_ref) / (3600 t_scale)."""
-        self.t_ref_s.fill_(t_ref_s)
-        self.t_scale_h.fill_(max(t_scale_h, 1.0))
 
     def field(
         self,
@@ -135,22 +166,8 @@ class RSTMRF(nn.Module):
             if hmf2 is None:
                 raise ValueError("this model needs the IRI hmF2 of every point")
             extra = [(alt - hmf2.to(coords.dtype)) / 100.0]
-        ut_h = torch.remainder(time_s, 86400.0) / 3600.0
-        lt = 2 * math.pi * (ut_h.to(coords.dtype) + lon / 15.0) / 24.0
-        x_s = torch.stack(
-            [
-                lat / 90.0,
-                lon / 180.0,
-                (alt - ALT_REF_KM) / ALT_SCALE_KM,
-                torch.sin(lt),
-                torch.cos(lt),
-                *extra,
-            ],
-            -1,
-        )
-        t_norm = ((time_s - self.t_ref_s) / (3600.0 * self.t_scale_h)).to(coords.dtype)
-        ut = 2 * math.pi * ut_h.to(coords.dtype) / 24.0
-        x_t = torch.stack([t_norm, torch.sin(ut), torch.cos(ut)], -1)
+        geo, x_t = physical_inputs(lat, lon, time_s)
+        x_s = torch.cat([geo, ((alt - ALT_REF_KM) / ALT_SCALE_KM)[:, None], *extra_cols(extra)], -1)
         _, (h_n, _) = self.lstm(drivers.to(coords.dtype))
         tau = self.temporal(x_t) + self.modulation(h_n[-1])[win_idx]
         s = self.spatial(x_s)
@@ -194,22 +211,20 @@ class RSTMRF(nn.Module):
 
 
 def build_model(cfg: IonofieldConfig, prep: Any = None) -> RSTMRF:
-    """The network of ``cfg``; with prepared data ``prep`` its time frame is set from them.
+    """The network of ``cfg`` (``prep`` is accepted for compatibility; inputs are physical, so
+    no time frame is taken from the data).
 
     Parameters
     ----------
     cfg
         The run's config (``model`` sizes; the ConvLSTM exists when ``loss.w_tec_direction > 0``).
     prep
-        Anything with a ``time_s`` tensor of UNIX seconds (``ionofield.prepare.Prepared``).
+        Unused (the network has no absolute-time input to normalise).
 
     Returns
     -------
     RSTMRF
         The freshly initialised network on the CPU.
     """
-    model = RSTMRF(cfg.model, use_tec=cfg.loss.w_tec_direction > 0)
-    if prep is not None:
-        t = prep.time_s
-        model.set_time_frame(float((t.min() + t.max()) / 2), float((t.max() - t.min()) / 7200.0))
-    return model
+    del prep
+    return RSTMRF(cfg.model, use_tec=cfg.loss.w_tec_direction > 0)
