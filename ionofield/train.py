@@ -199,6 +199,17 @@ def _batches(
     return batch
 
 
+def _stop_everywhere(requested: bool, info: Any) -> bool:
+    """True on every rank once any rank got SIGTERM/SIGINT (all stop at the same step)."""
+    if not info.is_distributed:
+        return requested
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(requested)], device=info.device)
+    dist.all_reduce(flag)
+    return bool(flag.item() > 0)
+
+
 def _train_step(
     ddp: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, batch: dict, cfg: IonofieldConfig
 ) -> dict[str, float]:
@@ -259,7 +270,7 @@ def _train(  # noqa: C901 - the loop reads top to bottom
         ) as bar,
     ):
         while step < tc.steps:
-            if stop.requested:
+            if _stop_everywhere(stop.requested, info):
                 save()
                 stop.exit()
             metrics = _train_step(ddp, opt, sched, batch(step), cfg)
@@ -324,7 +335,17 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
     if path.is_file() and not zipfile.is_zipfile(path):
         raise CheckpointError("not a checkpoint (a torch.save zip archive expected)", path=path)
-    ckpt = load_checkpoint(path)
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as exc:
+        if "weights only load failed" not in str(exc).lower():
+            raise
+        # PyTorch's text advises weights_only=False: never do that with an untrusted file
+        raise CheckpointError(
+            "refused: it holds Python objects other than tensors and plain data "
+            "(unpickling them could run code)",
+            path=path,
+        ) from None
     for section in ("model", "optimizer"):
         bad = _non_finite(ckpt.get(section))
         if bad:
