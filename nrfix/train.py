@@ -312,6 +312,7 @@ def _fit(
         run.loss_fn.log_var.data.copy_(torch.as_tensor(ckpt["extra"]["loss_log_var"]))
         run.best = float(ckpt["extra"].get("best_val", math.inf))
         log.info("resumed from %s at step %d", last_checkpoint(run_dir), step)
+    log.info("inputs checked; training in %s from step %d", run_dir, step)
     return _loop(run, step, resume, bank, (val_bank, dx))
 
 

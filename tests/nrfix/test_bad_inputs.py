@@ -324,7 +324,7 @@ CONFIG_CASES = [
     (["--set", "model.correct_vars=[psi]"], "unknown variable.*psi"),
     (["--set", "train.select_by=psnr"], "select_by"),
     (["--set", "model.nope=1"], "unknown config key 'model.nope'"),
-    (["--seed", "-1"], "'seed' must be >= 0"),
+    (["--seed", "-1"], "--seed.*>=0|'seed' must be >= 0"),
     (["--preset", "huge"], "unknown preset 'huge'"),
 ]
 
