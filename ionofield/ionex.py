@@ -1,4 +1,6 @@
-"""IONEX 1.0 global TEC maps: reader (plain or Unix-compressed ``.Z``) and writer.
+"""IONEX 1.0 global TEC maps: reader (plain, gzip ``.gz`` or Unix-compressed ``.Z``, told
+apart by their magic bytes, so any file name works; 1- or 2-hourly maps; epochs with
+fractional seconds) and writer.
 
 Format facts (Schaer et al., IONEX 1.0): header labels in columns 61-80; each map is a block
 ``START OF TEC MAP`` / ``EPOCH OF CURRENT MAP`` / one ``LAT/LON1/LON2/DLON/H`` record per
