@@ -61,8 +61,10 @@ def load_config(
     )
 
 
-def simulate_phantom(cfg: PhantomConfig, out: str | Path) -> Scan:
-    """Simulate the breathing-thorax scan of ``cfg`` and write it to ``out`` (atomically)."""
+def simulate_phantom(cfg: PhantomConfig, out: str | Path, layout: str = "x2") -> Scan:
+    """Simulate the breathing-thorax scan of ``cfg`` and write it to ``out`` (atomically) in
+    ``layout`` (x2 | naf | stnf | native; see `physx4dct.layouts`).
+    """
     from physx4dct.data import simulate_scan, write_scan
 
     try:
@@ -70,15 +72,17 @@ def simulate_phantom(cfg: PhantomConfig, out: str | Path) -> Scan:
     except ValueError as exc:
         raise UserError(f"bad phantom settings: {exc}") from None
     scan.meta["config"] = to_dict(cfg)
-    write_scan(scan, out)
+    write_scan(scan, out, layout)
     return scan
 
 
-def read_scan(path: str | Path) -> Scan:
-    """Read a scan file (NAF/X²-Gaussian pickle); see `physx4dct.data.read_scan`."""
+def read_scan(path: str | Path, layout: str = "auto") -> Scan:
+    """Read a scan pickle (X²-Gaussian / NAF / STNF4D / native layout, auto-detected by
+    default; restricted unpickler); see `physx4dct.data.read_scan`.
+    """
     from physx4dct.data import read_scan as _read
 
-    return _read(path)
+    return _read(path, layout)
 
 
 def fit(cfg: Config, run_dir: str | Path, **kwargs: Any) -> dict[str, float]:
@@ -144,18 +148,19 @@ def render(model: Model4D, times_s: Sequence[float], angles_deg: Sequence[float]
 
 
 def evaluate(scan: Scan, model: Model4D | None = None, fdk: str | None = None) -> dict[str, Any]:
-    """PSNR3D/SSIM3D per phase and their means, of ``model`` or of an FDK baseline.
+    """PSNR3D/SSIM3D per phase and their means (and motion errors in mm when the scan holds
+    the phantom's motion truth), of ``model`` or of an FDK baseline.
 
     ``fdk``: ``"binned"`` (one FDK per phase bin) or ``"all"`` (all projections).
     """
-    from physx4dct.evaluate import fdk_volumes, model_volumes, score_volumes
+    from physx4dct.evaluate import fdk_volumes, model_volumes, score_scan
 
     if (model is None) == (fdk is None):
         raise UserError("give exactly one of --checkpoint or --fdk")
     if scan.volumes is None:
         raise UserError("the scan has no ground-truth volumes ('image') to compare with")
     pred = model_volumes(model, scan) if model is not None else fdk_volumes(scan, fdk)
-    return score_volumes(pred, scan.volumes)
+    return score_scan(pred, scan)
 
 
 def plot(model: Model4D, scan: Scan, cfg: Config, out_dir: str | Path) -> list[Path]:

@@ -42,7 +42,15 @@ _PHANTOM_FLAGS = {
     "drift": "phantom.drift",
     "static": "phantom.static",
     "seed": "phantom.seed",
+    "oversample": "phantom.oversample",
 }
+_LAYOUT_OPTION = click.option(
+    "--layout",
+    type=click.Choice(["auto", "x2", "naf", "stnf", "native"]),
+    default="auto",
+    show_default=True,
+    help="Layout of the --data pickle (X²-Gaussian, NAF, STNF4D, physx4dct native).",
+)
 
 
 class Finite(click.ParamType):
@@ -101,16 +109,31 @@ def _load_cfg(
 @click.option("--phase-noise", type=Finite(0), help="Std of recorded phase errors (cycles).")
 @click.option("--sparse-stride", type=click.IntRange(1), help="Keep every k-th view.")
 @click.option("--static/--breathing", default=None, help="Switch breathing off (3D phantom).")
+@click.option(
+    "--oversample", type=click.IntRange(1), help="Project a k-times finer grid (no inverse crime)."
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["x2", "naf", "stnf", "native"]),
+    default="x2",
+    show_default=True,
+    help="Pickle layout written (x2 is read by X²-Gaussian as is; naf holds static scans).",
+)
 @seed_option
 def phantom(
-    out: str, preset: str | None, config_file: str | None, sets: tuple[str, ...], **flags: Any
+    out: str,
+    preset: str | None,
+    config_file: str | None,
+    sets: tuple[str, ...],
+    layout: str,
+    **flags: Any,
 ) -> None:
     """Simulate a 60 s continuous cone-beam scan of a breathing XCAT-like thorax."""
     from physx4dct.api import simulate_phantom
 
     overrides = {_PHANTOM_FLAGS[k]: v for k, v in flags.items()}
     cfg = _load_cfg(preset, config_file, sets, overrides).phantom
-    scan = simulate_phantom(cfg, out)
+    scan = simulate_phantom(cfg, out, layout)
     click.echo(
         f"wrote {out}: {len(scan.train.angles)} views, {scan.volumes.shape[0]} GT "
         f"phases, mean period {scan.meta['mean_period_s']:.2f} s"
@@ -229,19 +252,30 @@ def render(checkpoint: str, out: str, times: tuple[float, ...], angles: tuple[fl
     help="Score an FDK baseline instead of a model.",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the scores as JSON here.")
-def evaluate(data: str, checkpoint: str | None, fdk_mode: str | None, out: str | None) -> None:
-    """PSNR3D/SSIM3D per phase in the X²-Gaussian and the STNF4D conventions."""
+@_LAYOUT_OPTION
+def evaluate(
+    data: str, checkpoint: str | None, fdk_mode: str | None, out: str | None, layout: str
+) -> None:
+    """PSNR3D/SSIM3D per phase in the X²-Gaussian and the STNF4D conventions; tumour and
+    diaphragm errors (mm) when the scan holds the phantom's motion truth.
+    """
     from common.io import atomic_write
     from physx4dct import api
 
     if (checkpoint is None) == (fdk_mode is None):
         raise click.UsageError("give exactly one of --checkpoint or --fdk")
-    scan = api.read_scan(data)
+    scan = api.read_scan(data, layout)
     model = api.load_model(checkpoint)[0] if checkpoint else None
     scores = api.evaluate(scan, model, fdk_mode)
     for k, m in enumerate(scores["per_phase"]):
         click.echo(f"phase {k}: " + " ".join(f"{n}={v:.4f}" for n, v in m.items()))
     click.echo("mean:    " + " ".join(f"{n}={v:.4f}" for n, v in scores["mean"].items()))
+    if "motion" in scores:
+        m = scores["motion"]
+        click.echo(
+            f"motion:  tumour RMS {m['tumour_rms_mm']:.2f} mm, diaphragm RMS "
+            f"{m['diaphragm_rms_mm']:.2f} mm (voxel {m['voxel_mm']:.2f} mm)"
+        )
     if out:
         record = {"data": str(data), "checkpoint": checkpoint, "fdk": fdk_mode, **scores}
         with atomic_write(out) as handle:
@@ -260,6 +294,44 @@ def plot(checkpoint: str, data: str, out: str) -> None:
     model, cfg = api.load_model(checkpoint)
     for p in api.plot(model, scan, cfg, out):
         click.echo(f"wrote {p}")
+
+
+@cli.command()
+@click.option("--data", type=click.Path(dir_okay=False), required=True, help="Scan (geometry).")
+@_checkpoint_option(required=False)
+@click.option(
+    "--fdk", "fdk_mode", type=click.Choice(["binned", "all"]), help="Export an FDK baseline."
+)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="New directory.")
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["nifti", "dicom"]),
+    multiple=True,
+    default=("nifti", "dicom"),
+    show_default=True,
+    help="Repeat for both.",
+)
+@_LAYOUT_OPTION
+def export(
+    data: str,
+    checkpoint: str | None,
+    fdk_mode: str | None,
+    out: str,
+    formats: tuple[str, ...],
+    layout: str,
+) -> None:
+    """Volumes per phase (model, FDK, or the scan's ground truth) as NIfTI and DICOM series."""
+    from physx4dct import api
+    from physx4dct.export import export_volumes, reconstruction_volumes
+
+    if checkpoint and fdk_mode:
+        raise click.UsageError("give at most one of --checkpoint or --fdk")
+    scan = api.read_scan(data, layout)
+    model = api.load_model(checkpoint)[0] if checkpoint else None
+    vols = reconstruction_volumes(scan, model, fdk_mode)
+    files = export_volumes(vols, scan.geo, out, formats)
+    click.echo(f"wrote {len(files)} files for {len(vols)} phases into {out}")
 
 
 @cli.command()

@@ -17,7 +17,7 @@ from physx4dct.metrics import volume_metrics
 from physx4dct.model import Model4D
 from physx4dct.voxelizer import full_grid, voxelize
 
-__all__ = ["model_volumes", "fdk_volumes", "score_volumes", "motion_trace"]
+__all__ = ["model_volumes", "fdk_volumes", "score_volumes", "score_scan", "motion_trace"]
 
 
 @torch.no_grad()
@@ -94,3 +94,16 @@ def motion_trace(
     k = max(1, int(top * dz.shape[1]))
     movers = dz.std(0).topk(k).indices
     return times, dz[:, movers].mean(1).double().numpy() / scan.geo.scale
+
+
+def score_scan(pred: np.ndarray, scan: Scan) -> dict:
+    """`score_volumes` against the scan's ground truth plus, when the scan holds the motion
+    truth (phantom), tumour and diaphragm errors in mm (`motion.score_motion`).
+    """
+    from physx4dct.motion import score_motion
+
+    scores = score_volumes(pred, scan.volumes)
+    motion = score_motion(pred, scan)
+    if motion is not None:
+        scores["motion"] = motion
+    return scores

@@ -28,7 +28,13 @@ from common.errors import UserError
 from common.io import atomic_path
 from physx4dct.geometry import ConeGeometry
 
-__all__ = ["affine_ras", "write_nifti", "write_dicom_series", "export_volumes"]
+__all__ = [
+    "affine_ras",
+    "write_nifti",
+    "write_dicom_series",
+    "export_volumes",
+    "reconstruction_volumes",
+]
 
 _CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -150,3 +156,18 @@ def export_volumes(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def reconstruction_volumes(scan: object, model: object | None, fdk: str | None) -> np.ndarray:
+    """(P, nx, ny, nz) of a trained model at the ground-truth times, an FDK baseline
+    (`binned` / `all`) or, with neither, the scan's own ground truth.
+    """
+    from physx4dct.evaluate import fdk_volumes, model_volumes
+
+    if model is not None:
+        return model_volumes(model, scan)
+    if fdk is not None:
+        return fdk_volumes(scan, fdk)
+    if scan.volumes is None:
+        raise UserError("the scan has no ground-truth volumes; give --checkpoint or --fdk")
+    return scan.volumes

@@ -317,7 +317,7 @@ def scan_to_dict(scan: Scan, layout: str = "x2") -> dict[str, Any]:
             }
         )
     else:
-        if layout == "naf" and vols is not None and vols.shape[0] > 1:
+        if layout == "naf" and vols is not None and np.any(vols != vols[:1]):
             raise UserError("the NAF layout holds one static volume; write a 4D scan as x2")
         data = _naf_keys(scan)
         data["train"] = _split_dict(scan.train, scan, layout, n_ph)
