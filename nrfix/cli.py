@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,10 @@ def train(
         allow_config_change=allow_config_change,
         data_dir=data_dir,
     )
-    click.echo(
-        json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()})
-    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line (rank 0)
+        click.echo(
+            json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()})
+        )
 
 
 @cli.command()
