@@ -108,3 +108,16 @@ def test_train_cli_fusion_flags_and_logged_stats(tiny_scan_path, tmp_path):
     )
     assert bad.exit_code != 0 and "invalid config 'fusion': 'alpha'" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_fusion_presets_load_on_top_of_a_scale_preset():
+    """presets/fusion/*.yaml are config layers (--config) holding only a fusion section."""
+    files = sorted((PRESETS_DIR / "fusion").glob("*.yaml"))
+    assert len(files) >= 3
+    modes = set()
+    for f in files:
+        assert yaml.safe_load(f.read_text()).keys() == {"fusion"}
+        cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, config_file=f)
+        assert cfg.train.iterations == 60  # the scale preset still applies
+        modes.add(cfg.fusion.fusion_mode)
+    assert {"fixed_alpha", "bounded_perturb", "learnable_alpha"} <= modes
