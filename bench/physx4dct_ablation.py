@@ -1,19 +1,19 @@
-"""PhysX fusion ablation on the breathing phantom (issue 6), side by side in one run.
+"""PhysX fusion ablation on the breathing phantom: deformation models side by side, 3 seeds.
 
-For each scan variant (irregular breathing trace; the same with sparse views) the phantom is
-simulated once, then `physx4dct.train.fit` reconstructs it with each deformation model:
-HexPlane only, anchors only, fixed alpha 0.99, learnable alpha, uncertainty_gated and
-bounded_perturb (freeze_rho + rmsnorm). The final model is voxelised at the times of the
-ground-truth phase volumes: PSNR3D / SSIM3D (X²-Gaussian convention, and STNF4D's PSNR),
-mean over phases, and the wall time of the fit. Writes runs/bench/physx4dct_ablation/
-results.json and results.md.
+For each seed and scan variant (irregular breathing trace; optionally sparse views or
+Poisson noise) the phantom is simulated once, then `physx4dct.train.fit` reconstructs it with
+each deformation model (HexPlane only, anchors only, fixed alpha 0.99, learnable alpha, ...).
+The final model is voxelised at the times of the ground-truth phase volumes: PSNR3D / SSIM3D
+(X²-Gaussian convention), mean over phases, and the wall time of the fit. Writes
+results/physx4dct/ablation.json (common.results): per mode mean ± sd over seeds and the
+paired difference to HexPlane only; a difference is called better/worse only when every seed
+agrees in sign and the mean exceeds the seed spread (sd of the paired differences), else tie.
 
-    .venv/bin/python bench/physx4dct_ablation.py                 # reduced CPU scale
-    .venv/bin/python bench/physx4dct_ablation.py --scale cpu     # the `cpu` preset scale
+    OMP_NUM_THREADS=1 .venv/bin/python bench/physx4dct_ablation.py --iterations 300
+    .venv/bin/python bench/physx4dct_ablation.py --scale cpu --seeds 0     # cpu preset scale
 
-`--variants noisy` adds a scan with Poisson projection noise, `--modes` picks any named row
-(the follow-ups in EXTRA_MODES included), and `--resume` skips finished rows and continues
-interrupted fits from their last checkpoint.
+`--modes` picks any named row (the follow-ups in EXTRA_MODES included), `--resume` skips
+finished fits and continues interrupted ones from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -260,8 +260,7 @@ def evaluate(run_dir: Path, scan) -> dict[str, float]:
     from physx4dct.train import load_model
     from physx4dct.voxelizer import full_grid, voxelize
 
-    model, cfg, _ = load_model(last_checkpoint(run_dir), scan)
-    model.eval()
+    model, cfg = load_model(last_checkpoint(run_dir))
     grid = full_grid(scan.geo)
     rows = []
     for vol_gt, t_s in zip(scan.volumes, scan.volume_time_s):
@@ -279,7 +278,6 @@ def run_one(
     scale: str,
     variant: str,
     name: str,
-    mode: dict,
     seed: int,
     scan_path: Path,
     scan,
@@ -290,10 +288,10 @@ def run_one(
     from common.rundir import last_checkpoint
     from physx4dct.train import fit
 
-    cfg = make_config(scale, variant, mode, seed)
-    run_dir = _run_dir(out, variant, name)
+    cfg = make_config(scale, variant, ALL_MODES[name], seed)
+    run_dir = _run_dir(out, seed, variant, name)
     resume = resume and last_checkpoint(run_dir).is_file()
-    fit_metrics = fit(cfg, run_dir, scan_path, resume=resume)
+    fit_metrics = fit(cfg, run_dir, data=scan_path, resume=resume)
     wall = fit_metrics["elapsed_s"]  # summed over resumes
     ev = evaluate(run_dir, scan)
     stats = {
@@ -302,68 +300,87 @@ def run_one(
         if k in ("alpha", "eps", "beta_mean", "s_E_mean", "val_psnr", "period_s")
     }
     print(
-        f"[{variant}] {name}: PSNR3D {ev['psnr_x2']:.2f} dB SSIM3D {ev['ssim_x2']:.4f} "
+        f"[seed {seed} {variant}] {name}: PSNR3D {ev['psnr_x2']:.2f} dB SSIM3D {ev['ssim_x2']:.4f} "
         f"({wall:.0f} s) {stats}",
         flush=True,
     )
-    return {"variant": variant, "mode": name, "wall_s": wall, **ev, **stats}
+    return {"seed": seed, "variant": variant, "mode": name, "wall_s": wall, **ev, **stats}
 
 
 def simulate(out: Path, scale: str, variant: str, seed: int):
     """Simulate (or reuse) the scan of a variant; returns (pickle path, Scan)."""
     from physx4dct.data import read_scan, simulate_scan, write_scan
 
-    path = out / f"scan_{variant}.pickle"
+    path = out / f"scan_{variant}_seed{seed}.pickle"
     if not path.exists():
         cfg = make_config(scale, variant, MODES["HexPlane only"], seed)
         write_scan(simulate_scan(cfg.phantom), path)
     return path, read_scan(path)
 
 
-def write_table(rows: list[dict], out: Path, header: str) -> str:
-    """results.md: one row per (variant, mode), with the difference to HexPlane only."""
-    from common.io import atomic_write
-
-    base = {r["variant"]: r["psnr_x2"] for r in rows if r["mode"] == "HexPlane only"}
-    lines = [
-        header,
-        "",
-        "| scan | model | PSNR3D (dB) | Δ vs HexPlane | SSIM3D | "
-        "PSNR3D STNF (dB) | wall (s) | learnt |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        delta = r["psnr_x2"] - base[r["variant"]] if r["variant"] in base else float("nan")
-        learnt = ", ".join(f"{k}={r[k]:.4g}" for k in ("alpha", "eps", "beta_mean") if k in r)
-        lines.append(
-            f"| {r['variant']} | {r['mode']} | {r['psnr_x2']:.2f} | {delta:+.2f} | "
-            f"{r['ssim_x2']:.4f} | {r['psnr_stnf']:.2f} | {r['wall_s']:.0f} | "
-            f"{learnt} |"
-        )
-    text = "\n".join(lines) + "\n"
-    with atomic_write(out / "results.md") as fh:
-        fh.write(text)
-    return text
-
-
-def _run_dir(out: Path, variant: str, name: str) -> Path:
-    """Run directory of one (variant, mode) fit; its row.json is the finished row."""
-    return out / variant / _slug(name)
+def _run_dir(out: Path, seed: int, variant: str, name: str) -> Path:
+    """Run directory of one (seed, variant, mode) fit; its row.json is the finished row."""
+    return out / f"seed{seed}" / variant / _slug(name)
 
 
 def _slug(name: str) -> str:
     return name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
 
 
-def collect(out: Path) -> list[dict]:
-    """Rows of every (variant, mode) fitted so far (they may run as parallel processes)."""
-    rows = []
-    for variant in VARIANTS:
-        for name in ALL_MODES:
-            path = _run_dir(out, variant, name) / "row.json"
-            if path.exists():
-                rows.append(json.loads(path.read_text()))
-    return rows
+def verdict(deltas: list[float]) -> str:
+    """better / worse only when every seed agrees in sign and |mean| > sd, else tie."""
+    from common.results import mean_sd
+
+    mean, sd = mean_sd(deltas)
+    same_sign = all(d > 0 for d in deltas) or all(d < 0 for d in deltas)
+    if len(deltas) < 2 or not same_sign or abs(mean) <= sd:
+        return "tie"
+    return "better" if mean > 0 else "worse"
+
+
+def summary_table(rows: list[dict], modes: list[str], variants: list[str]):
+    """One row per (variant, mode): mean ± sd over seeds and the paired Δ to HexPlane only."""
+    from common.results import Table, mean_sd
+
+    def cell(values: list[float]) -> dict:
+        m, sd = mean_sd(values)
+        return {"mean": round(m, 3), "sd": round(sd, 3)}
+
+    out = []
+    for variant in variants:
+        base = {
+            r["seed"]: r for r in rows if r["variant"] == variant and r["mode"] == "HexPlane only"
+        }
+        for name in modes:
+            rs = sorted(
+                (r for r in rows if r["variant"] == variant and r["mode"] == name),
+                key=lambda r: r["seed"],
+            )
+            if not rs:
+                continue
+            deltas = [r["psnr_x2"] - base[r["seed"]]["psnr_x2"] for r in rs if r["seed"] in base]
+            is_ref = name == "HexPlane only"
+            out.append(
+                [
+                    variant,
+                    name,
+                    cell([r["psnr_x2"] for r in rs]),
+                    "reference" if is_ref else cell(deltas),
+                    cell([r["ssim_x2"] for r in rs]),
+                    round(sum(r["wall_s"] for r in rs) / len(rs)),
+                    "reference" if is_ref else verdict(deltas),
+                ]
+            )
+    columns = [
+        "scan",
+        "deformation",
+        "PSNR3D (dB)",
+        "Δ PSNR3D vs HexPlane (dB)",
+        "SSIM3D",
+        "wall per fit (s)",
+        "verdict",
+    ]
+    return Table("modes", columns, out)
 
 
 def main() -> None:
@@ -375,9 +392,7 @@ def main() -> None:
         help="phantom and fit size: reduced (32^3, 600 it) or cpu (64^3, 5000 it)",
     )
     parser.add_argument(
-        "--variants",
-        default="irregular,sparse",
-        help=f"comma-separated scans from: {', '.join(VARIANTS)}",
+        "--variants", default="irregular", help=f"comma-separated scans from: {', '.join(VARIANTS)}"
     )
     parser.add_argument(
         "--modes",
@@ -389,70 +404,80 @@ def main() -> None:
         type=int,
         default=None,
         help="total iterations: more than the scale's extends only the fine "
-        "stage; fewer (smoke runs) shrinks every schedule in ratio",
+        "stage; fewer shrinks every schedule in ratio",
     )
     parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the simulated scan (breathing trace) and of every fit",
+        "--seeds",
+        default="0,1,2",
+        help="comma-separated seeds of the simulated scans and of the fits",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/bench/physx4dct_ablation"),
-        help="directory for the scans, run dirs, results.json and results.md",
+        help="directory for the scans and run dirs",
     )
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="skip fits that already have a row; continue interrupted ones "
-        "from their last checkpoint (long --scale cpu runs under nohup)",
+        help="skip fits that already have a row; continue interrupted ones",
     )
+    parser.add_argument("--bench-name", default="ablation", help="results/physx4dct/<name>.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.iterations:
         set_iterations(args.scale, args.iterations)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    variants, modes = args.variants.split(","), args.modes.split(",")
+    for v in variants:
+        if v not in VARIANTS:
+            raise SystemExit(f"unknown variant {v!r}; choose from {list(VARIANTS)}")
+    for m in modes:
+        if m not in ALL_MODES:
+            raise SystemExit(f"unknown mode {m!r}; choose from {list(ALL_MODES)}")
     args.out.mkdir(parents=True, exist_ok=True)
     from common.io import atomic_write
+    from common.results import write_result
 
-    for variant in args.variants.split(","):
-        if variant not in VARIANTS:
-            raise SystemExit(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
-        scan_path, scan = simulate(args.out, args.scale, variant, args.seed)
-        for name in args.modes.split(","):
-            if name not in ALL_MODES:
-                raise SystemExit(f"unknown mode {name!r}; choose from {list(ALL_MODES)}")
-            row_path = _run_dir(args.out, variant, name) / "row.json"
-            if args.resume and row_path.is_file():
-                continue
-            row = run_one(
-                args.out,
-                args.scale,
-                variant,
-                name,
-                ALL_MODES[name],
-                args.seed,
-                scan_path,
-                scan,
-                resume=args.resume,
-            )
-            with atomic_write(row_path) as fh:
-                json.dump(row, fh, indent=1)
-    rows = collect(args.out)
-    with atomic_write(args.out / "results.json") as fh:
-        json.dump({"scale": args.scale, "settings": SCALES[args.scale], "rows": rows}, fh, indent=1)
-    cfg = make_config(args.scale, "irregular", MODES["HexPlane only"], args.seed)
-    header = (
-        f"PhysX ablation, scale `{args.scale}` (detector {cfg.phantom.detector}^2, "
-        f"volume {cfg.phantom.volume}^3, {cfg.phantom.n_views} views, "
-        f"{cfg.train.iterations} iterations, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads); fusion settings "
-        f"{json.dumps(SCALES[args.scale]['fusion'])}; "
-        f"phantom {json.dumps(dataclasses.asdict(cfg.phantom))}"
+    rows = []
+    for seed in seeds:
+        for variant in variants:
+            scan_path, scan = simulate(args.out, args.scale, variant, seed)
+            for name in modes:
+                row_path = _run_dir(args.out, seed, variant, name) / "row.json"
+                if args.resume and row_path.is_file():
+                    rows.append(json.loads(row_path.read_text()))
+                    continue
+                row = run_one(
+                    args.out, args.scale, variant, name, seed, scan_path, scan, resume=args.resume
+                )
+                with atomic_write(row_path) as fh:
+                    json.dump(row, fh, indent=1)
+                rows.append(row)
+    cfg = make_config(args.scale, variants[0], MODES["anchor only"], seeds[0])
+    config = {
+        "scale": args.scale,
+        "settings": SCALES[args.scale],
+        "modes": {m: ALL_MODES[m] for m in modes},
+        "variants": {v: VARIANTS[v] for v in variants},
+        "resolved": dataclasses.asdict(cfg),
+    }
+    title = (
+        f"Deformation models on the breathing phantom ({cfg.phantom.detector}^2 detector, "
+        f"{cfg.phantom.volume}^3, {cfg.phantom.n_views} views, {cfg.train.iterations} "
+        f"iterations, {len(seeds)} seeds)"
     )
-    print(write_table(rows, args.out, header))
+    path = write_result(
+        "physx4dct",
+        args.bench_name,
+        tables=[summary_table(rows, modes, variants)],
+        config=config,
+        seeds=seeds,
+        title=title,
+        raw={"fits": rows},
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
