@@ -350,13 +350,17 @@ def _loop(run: _Run, step: int, resume: bool, bank: torch.Tensor, val: Any) -> d
             run.opt.step()
             run.sched.step()
             step += 1
+            # every rank must stop on the same step (a rank left in a collective would hang),
+            # so the stop request travels with the metrics' all-reduce
+            metrics["stop_requested"] = float(stop.requested)
             metrics = all_reduce_mean(metrics)
+            stopping = metrics.pop("stop_requested") > 0
             if step % cfg.train.log_every == 0 or step == cfg.train.steps:
                 writer.write(step, lr=run.sched.get_last_lr()[0], **metrics)
             bar.update(step, metrics)
             if step % cfg.train.ckpt_every == 0 or step == cfg.train.steps:
                 metrics.update(_validate_and_save(run, step, val_bank, dx, writer))
-            if stop.requested:
+            if stopping:
                 run.save(step)
                 stop.exit()
     model.res_scale = cfg.model.res_scale_end
