@@ -174,8 +174,9 @@ def load_structure(structure: str | Path, dim: Any = None) -> Any:
 
 def predict(
     structure: str | Path,
-    checkpoint: str | Path,
+    checkpoint: str | Path | None = None,
     *,
+    backbone: str | None = None,
     dim: Any = None,
     mode: str = "primitive",
     full: bool = False,
@@ -189,7 +190,9 @@ def predict(
     structure
         POSCAR (with ``dim``) or a phonopy yaml / folder.
     checkpoint
-        ``best.pt`` / ``last.pt`` of a run; its predictor weights are used.
+        ``best.pt`` / ``last.pt`` of a run (or of ``finetune``); its predictor weights are used.
+    backbone
+        Without a checkpoint: a pretrained backbone used as is, e.g. 'sevennet-0' (no training).
     dim
         Supercell matrix (3 or 9 integers, or '2 2 2').
     mode
@@ -213,10 +216,17 @@ def predict(
     if mode not in ("primitive", "independent", "full"):
         raise UserError(f"--mode: unknown mode '{mode}' (primitive, independent or full)")
     ph = load_structure(structure, dim)
-    model, cfg = load_model(checkpoint, device)
-    fc = predict_fc(model, ph, cfg.model.cutoff, mode=mode, compact=not full, symmetrize=symmetrize)
+    if checkpoint is not None:
+        model, cfg = load_model(checkpoint, device)
+    elif backbone is not None:
+        model, cfg = _pretrained(backbone, device)
+    else:
+        raise UserError("predict needs --checkpoint FILE or --backbone NAME (e.g. sevennet-0)")
+    cutoff = float(getattr(model, "cutoff", cfg.model.cutoff))
+    fc = predict_fc(model, ph, cutoff, mode=mode, compact=not full, symmetrize=symmetrize)
     meta = {
-        "checkpoint": str(checkpoint),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "backbone": cfg.model.kind,
         "structure": str(structure),
         "mode": mode,
         "symmetrize": symmetrize,
@@ -224,6 +234,21 @@ def predict(
         "version": __version__,
     }
     return ph, fc, meta
+
+
+def _pretrained(backbone: str, device: str) -> tuple[Any, Config]:
+    """A pretrained backbone (no checkpoint) and a Config naming it."""
+    import dataclasses
+
+    import torch
+
+    from common.device import resolve_device
+    from fcpredict.backbones import load_backbone
+
+    model = load_backbone(backbone)  # UserError for an unknown name or a missing extra
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="sevennet-0"))
+    return model.to(resolve_device(device), torch.float64), cfg
 
 
 def write_prediction(

@@ -9,10 +9,12 @@ both (real references can have them, e.g. CaTiO3).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from fcpredict.graph import batch_graphs
+from fcpredict.graph import Graph
 from fcpredict.hessian import asr_error, force_constants, index_symmetry_error, symmetrize_fc
 
 __all__ = ["predict_fc", "phonon_metrics", "band_paths", "NEG_THZ"]
@@ -21,18 +23,19 @@ NEG_THZ = -0.05
 """Frequencies below this (THz) count as imaginary modes."""
 
 
-def supercell_graph(ph, cutoff: float, dtype: torch.dtype, device: torch.device):
+def supercell_graph(ph: Any, cutoff: float, dtype: torch.dtype, device: torch.device) -> Graph:
     """Graph of ``ph.supercell`` (lengths in Angstrom)."""
+    from fcpredict.neighbours import crystal_graph
+
     sc = ph.supercell
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
-    return batch_graphs([(t(sc.positions), t(sc.cell), torch.as_tensor(sc.numbers))], cutoff).to(
-        device
-    )
+    numbers = torch.as_tensor(np.asarray(sc.numbers), device=device)
+    return crystal_graph(t(sc.positions), t(sc.cell), numbers, cutoff)
 
 
 def predict_fc(
     model: torch.nn.Module,
-    ph,
+    ph: Any,
     cutoff: float,
     mode: str = "primitive",
     compact: bool = True,
@@ -50,7 +53,7 @@ def predict_fc(
     return full_fc_to_compact_fc(ph.primitive, full) if compact else full
 
 
-def band_paths(ph, npoints: int = 31) -> list[np.ndarray]:
+def band_paths(ph: Any, npoints: int = 31) -> list[np.ndarray]:
     """Seekpath band path of the primitive cell (list of (npoints, 3) q segments)."""
     from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
 
@@ -58,7 +61,7 @@ def band_paths(ph, npoints: int = 31) -> list[np.ndarray]:
     return bands
 
 
-def _freqs(ph, mesh, bands) -> tuple[np.ndarray, np.ndarray]:
+def _freqs(ph: Any, mesh: Any, bands: list) -> tuple[np.ndarray, np.ndarray]:
     ph.run_mesh(mesh, with_eigenvectors=False, is_gamma_center=True)
     f_mesh = np.array(ph.mesh.frequencies)
     ph.run_band_structure(bands)
@@ -66,11 +69,13 @@ def _freqs(ph, mesh, bands) -> tuple[np.ndarray, np.ndarray]:
     return f_mesh, f_band
 
 
-def phonon_metrics(ph_pred, ph_ref, mesh=(8, 8, 8), npoints: int = 31) -> dict[str, float]:
+def phonon_metrics(
+    ph_pred: Any, ph_ref: Any, mesh: Any = (8, 8, 8), npoints: int = 31
+) -> dict[str, float]:
     """Compare the force constants held by two phonopy objects of the same supercell."""
     from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 
-    def full(ph):
+    def full(ph: Any) -> np.ndarray:
         fc = np.asarray(ph.force_constants)
         return fc if fc.shape[0] == fc.shape[1] else compact_fc_to_full_fc(ph.primitive, fc)
 

@@ -150,8 +150,14 @@ def train(
 @click.option(
     "--checkpoint",
     type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="Trained checkpoint (best.pt / last.pt); its predictor weights are used.",
+    default=None,
+    help="Trained or fine-tuned checkpoint (best.pt / last.pt); its predictor weights are used.",
+)
+@click.option(
+    "--backbone",
+    type=click.Choice(["sevennet-0"]),
+    default=None,
+    help="Without --checkpoint: use this pretrained backbone as is (no training).",
 )
 @click.option(
     "--dim",
@@ -174,7 +180,8 @@ def train(
 def predict(
     structure: str,
     output: str,
-    checkpoint: str,
+    checkpoint: str | None,
+    backbone: str | None,
     dim: Any,
     mode: str,
     full_fc: bool,
@@ -187,6 +194,7 @@ def predict(
     ph, fc, meta = api.predict(
         structure,
         checkpoint,
+        backbone=backbone,
         dim=dim,
         mode=mode,
         full=full_fc,

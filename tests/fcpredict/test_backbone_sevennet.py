@@ -116,3 +116,38 @@ def test_symmetry_expansion_agrees_with_translations(seven) -> None:
     indep = force_constants(seven, g, ph, mode="independent", compact=False)  # + rotations
     assert np.abs(prim).max() > 0.5
     np.testing.assert_allclose(indep, prim, atol=1e-3)  # mirrors: SO(3) model, ~1e-4
+
+
+POSCAR_NACL = """NaCl primitive
+1.0
+0.0 2.82 2.82
+2.82 0.0 2.82
+2.82 2.82 0.0
+Na Cl
+1 1
+Direct
+0.0 0.0 0.0
+0.5 0.5 0.5
+"""
+
+
+def test_cli_predict_with_backbone_needs_no_training(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from fcpredict.cli import cli
+    from fcpredict.phonopy_io import load_phonopy
+
+    poscar = tmp_path / "POSCAR"
+    poscar.write_text(POSCAR_NACL)
+    out = tmp_path / "pred" / "FORCE_CONSTANTS"
+    args = ["predict", str(poscar), "--dim", "1 1 1", "-o", str(out)]
+    r = CliRunner().invoke(cli, [*args, "--backbone", "sevennet-0"])
+    assert r.exit_code == 0, r.output
+    ph = load_phonopy(out.parent)
+    fc = np.asarray(ph.force_constants)
+    assert fc.shape == (2, 2, 3, 3)
+    assert np.abs(fc.sum(axis=1)).max() < 1e-8  # acoustic sum rule
+    assert 0.5 < fc[0, 0, 0, 0] < 5.0  # Na on-site stiffness, eV/A^2
+    r = CliRunner().invoke(cli, args)  # neither --checkpoint nor --backbone
+    assert r.exit_code != 0 and "--backbone" in r.output
+    assert len(r.output.strip().splitlines()) == 1
