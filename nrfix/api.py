@@ -18,7 +18,9 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,7 @@ __all__ = [
     "timed",
     "train",
     "write_dataset",
+    "writing",
 ]
 
 CHI_EXCISION = 0.05
@@ -67,22 +70,38 @@ def constraint_fields(vars25: np.ndarray, dx: float) -> dict[str, np.ndarray]:
 
 
 def summarize(
-    vars25: np.ndarray, dx: float, chi_excision: float = CHI_EXCISION
-) -> dict[str, float]:
-    """Volume-weighted norms outside the excision (chi >= threshold): RMS and median |Ham|, ||Mom||,
-    and the scale-free ||Ham||_2 / ||Ham_abs||_2.
+    vars25: np.ndarray,
+    dx: float,
+    chi_excision: float = CHI_EXCISION,
+    reference: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Constraint norms of ``vars25`` on the cells of ``reference`` (the input of a
+    correction; default ``vars25`` itself): interior cells with chi_reference >= threshold.
+
+    Median, RMS and max of |Ham| and ||Mom||, ``ham_rel`` = ||Ham||_2 / ||Ham_abs||_2,
+    ``mom_rel`` likewise, ADM mass and momentum surface integrals, ``cells``
+    (:func:`nrfix.measure.stats`). Before and after a correction, pass the input as
+    ``reference`` for both, or use :func:`measure_correction`.
     """
-    f = constraint_fields(vars25, dx)
-    w = f["chi"] >= chi_excision
-    ham, mom = np.abs(f["Ham"][w]), f["Mom"][w]
-    return {
-        "ham_rms": float(np.sqrt(np.mean(ham**2))),
-        "ham_median": float(np.median(ham)),
-        "mom_rms": float(np.sqrt(np.mean(mom**2))),
-        "mom_median": float(np.median(mom)),
-        "ham_rel": float(np.linalg.norm(ham) / max(np.linalg.norm(f["Ham_abs"][w]), 1e-300)),
-        "cells": int(w.sum()),
-    }
+    from nrfix.measure import cell_mask, stats
+
+    ref = vars25 if reference is None else reference
+    if ref.shape != vars25.shape:
+        raise ValueError(f"reference grid {ref.shape} differs from {vars25.shape}")
+    return stats(vars25, dx, cell_mask(ref, chi_excision))
+
+
+def measure_correction(
+    before: np.ndarray, after: np.ndarray, dx: float, chi_excision: float = CHI_EXCISION
+) -> dict[str, Any]:
+    """Before/after norms on the input's cells, ratios, ADM changes and ``worse``: what got
+    worse than the input by more than 5% (:func:`nrfix.measure.compare`, ``worse``).
+    """
+    from nrfix.measure import compare, worse
+
+    cmp = compare(before, after, dx, chi_excision)
+    cmp["worse"] = worse(cmp)
+    return cmp
 
 
 def _starts(n: int, core: int) -> list[int]:
@@ -156,13 +175,25 @@ def write_dataset(cfg: Any, out_dir: str | Path) -> list[Path]:
     for split in ("train", "val", "test"):
         for i, grid in enumerate(make_split(cfg.data, split)):
             prov = provenance("make-data", split=split, config=to_dict(cfg))
-            paths.append(write_hdf5(Path(out_dir) / f"{split}_{i:03d}.h5", grid, prov))
+            with writing(out_dir):
+                paths.append(write_hdf5(Path(out_dir) / f"{split}_{i:03d}.h5", grid, prov))
     return paths
 
 
 # --------------------------------------------------------------------------- facade
 READ_ERRORS = (ValueError, TypeError, OSError, KeyError, IndexError, EOFError, MemoryError)
 """What a reader may raise on a damaged file besides its own one-line errors."""
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an ``OSError`` while writing ``path`` (permissions, full disk, a directory in the
+    way) into a one-line :class:`~common.errors.UserError` naming it.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write ({exc.strerror or exc})", path=path) from None
 
 
 def make_config(
@@ -317,7 +348,8 @@ def solve_file(
     before = summarize(grid.vars, grid.dx, chi_excision)
     after = summarize(vars_out, grid.dx, chi_excision, reference=grid.vars)
     prov = provenance("solve", input=str(in_path), report=asdict(rep), before=before, after=after)
-    write_hdf5(out_path, GridData(vars_out, grid.dx, grid.origin, {}, grid.attrs), prov)
+    with writing(out_path):
+        write_hdf5(out_path, GridData(vars_out, grid.dx, grid.origin, {}, grid.attrs), prov)
     return {"report": asdict(rep), "before": before, "after": after}
 
 
@@ -352,8 +384,9 @@ def plot_hist(
             float(np.sqrt((fields[k]["Ham"][w] ** 2).mean())),
         )
     out = Path(out_dir)
-    return [
-        plots.plot_histograms(fields, out / "hist.png", chi_excision),
-        plots.plot_slices(fields, out / "slices.png"),
-        plots.plot_tradeoff(points, out / "tradeoff.png"),
-    ]
+    with writing(out):
+        return [
+            plots.plot_histograms(fields, out / "hist.png", chi_excision),
+            plots.plot_slices(fields, out / "slices.png"),
+            plots.plot_tradeoff(points, out / "tradeoff.png"),
+        ]
