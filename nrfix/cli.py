@@ -145,7 +145,7 @@ def train(
 
 @cli.command()
 @click.argument("in_path", metavar="IN", type=click.Path())
-@click.argument("out_path", metavar="OUT", type=click.Path())
+@click.argument("out_path", metavar="OUT", type=click.Path(dir_okay=False))
 @click.option(
     "--checkpoint",
     type=click.Path(),
@@ -255,7 +255,7 @@ def plot_hist(before: str, after: tuple[str, ...], out_dir: str, chi_excision: f
 
 @cli.command()
 @click.argument("in_path", metavar="IN", type=click.Path())
-@click.argument("out_path", metavar="OUT", type=click.Path())
+@click.argument("out_path", metavar="OUT", type=click.Path(dir_okay=False))
 @click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option(
     "--tol",

@@ -486,3 +486,27 @@ def test_stale_temporary_files_are_cleaned_at_start(trained, tmp_path):
     result = CliRunner().invoke(cli, [str(a) for a in [*args, "--set", "train.steps=5"]])
     assert result.exit_code == 0, result.output
     assert not any(p.exists() for p in stale)
+
+
+# --------------------------------------------------------------------------- bad outputs
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["solve", "{good}", "{dir}"], "OUT.*is a directory"),
+        (["correct", "{good}", "{dir}", "--checkpoint", "{ckpt}"], "OUT.*is a directory"),
+        (["solve", "{good}", "{file}/x.h5"], "blocker.*cannot write"),
+        (["plot-hist", "{good}", "--out", "{file}/figs"], "blocker.*cannot write"),
+        (["make-data", "--preset", "tiny", "--out", "{file}/d"], "blocker.*cannot write"),
+    ],
+    ids=["solve-dir", "correct-dir", "solve-under-file", "plot-under-file", "data-under-file"],
+)
+def test_unwritable_outputs(args, needle, trained, tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "blocker").write_text("a file where a directory is needed")
+    fill = {
+        "good": trained / "data/test_000.h5",
+        "dir": tmp_path / "dir",
+        "file": tmp_path / "blocker",
+        "ckpt": trained / "run/checkpoints/best.pt",
+    }
+    _refused([a.format(**fill) for a in args], needle, watch=(tmp_path,))
