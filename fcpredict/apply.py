@@ -3,8 +3,10 @@
 Metrics (predicted vs reference force constants of the same supercell):
 MAE and relative Frobenius error ||Phi - Phi_ref||_F / ||Phi_ref||_F (eV/A^2), phonon-frequency
 MAE (THz) on a Gamma-centred mesh and along the seekpath band path, index-symmetry and
-acoustic-sum-rule errors of the prediction, and the number of imaginary (negative) modes of
-both (real references can have them, e.g. CaTiO3).
+acoustic-sum-rule errors of the prediction, the number of imaginary (negative) modes of
+both (real references can have them, e.g. CaTiO3), and the errors of the heat capacity,
+vibrational entropy and free energy at 300 K and of the maximum frequency
+(:mod:`fcpredict.thermal`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from fcpredict.graph import Graph
 from fcpredict.hessian import asr_error, force_constants, index_symmetry_error, symmetrize_fc
+from fcpredict.thermal import thermal_errors
 
 __all__ = ["predict_fc", "phonon_metrics", "band_paths", "NEG_THZ"]
 
@@ -99,4 +102,5 @@ def phonon_metrics(
         "negative_modes_pred": int((pm < NEG_THZ).sum()),
         "negative_modes_ref": int((rm < NEG_THZ).sum()),
         "mesh_modes": int(pm.size),
+        **thermal_errors(ph_pred, ph_ref, mesh),
     }
