@@ -116,6 +116,8 @@ def fit(
     from common.distributed import cleanup_distributed, setup_distributed
 
     run_dir = Path(run_dir)
+    if not cfg.data.scenario:
+        raise UserError("data.scenario: no scenario folder given (train --scenario DIR)")
     ckpt = _resume_checkpoint(cfg, run_dir, allow_config_change) if resume else None
     prep, split = _load_data(cfg)  # every input is checked before the run dir is created
     info = setup_distributed(device)
@@ -143,8 +145,6 @@ def _load_data(cfg: IonofieldConfig) -> tuple[Prepared, Split]:
     from common.device import resolve_dtype
     from ionofield.prepare import load_prepared
 
-    if not cfg.data.scenario:
-        raise UserError("data.scenario: no scenario folder given (train --scenario DIR)")
     prep, split = load_prepared(cfg, cfg.data.scenario, resolve_dtype(cfg.train.dtype))
     if split[0].size == 0:
         raise UserError(

@@ -287,6 +287,8 @@ def test_missing_files_named(trained, tiny_scenario, tmp_path):
     check_refused(invoke(["plot", "--run", trained, "--scenario", nowhere]), "--scenario")
     args = ["train", "--scenario", tiny_scenario, "--run-dir", tmp_path / "r", "--config", nowhere]
     check_refused(invoke(args), "--config")
+    args = ["train", "--preset", "tiny", "--run-dir", tmp_path / "r"]
+    check_refused(invoke(args), "data.scenario", "no scenario folder given")
     assert not (tmp_path / "r").exists()
 
 

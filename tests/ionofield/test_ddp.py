@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_ddp_two_ranks(tmp_path, tiny_scenario, iri_cache, free_port):
     run = tmp_path / "ddp"
     cmd = [
