@@ -272,6 +272,51 @@ def demo(out: str, steps: int | None) -> None:
     click.echo(run_demo(Path(out), steps))
 
 
+_gim_path = click.Path(exists=True, dir_okay=False)
+
+
+@cli.command()
+@click.argument("gims", nargs=-1, required=True, type=_gim_path)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="IONEX file for day D+1."
+)
+@click.option("--seed", "seeds", type=int, multiple=True, help="Seeds (repeatable; default 0 1 2).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps per fit.")
+def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int | None) -> None:
+    """Day-ahead VTEC maps: learn from the GIMs of consecutive days <= D, write day D+1."""
+    from ionofield.modes import run_forecast
+
+    s = run_forecast(gims, out, seeds or (0, 1, 2), steps)
+    click.echo(f"forecast for {s['target_day']} ({s['chosen']}) written to {out}")
+
+
+@cli.command()
+@click.argument("gim", type=_gim_path)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps.")
+def nowcast(gim: str, out: str, seed: int, steps: int | None) -> None:
+    """Fit one day's GIM (RMS-weighted): write field.h5, vtec.i and residuals.json to OUT."""
+    from ionofield.modes import run_nowcast
+
+    r = run_nowcast(gim, out, seed, steps)
+    click.echo(
+        f"nowcast written to {out}: fit RMSE {r['rmse_tecu']:.2f} TECU, "
+        f"{100 * r['within_rms']:.0f}% of cells within the GIM RMS"
+    )
+
+
+@cli.command("ingest-ro")
+@click.argument("files", nargs=-1, required=True, type=_gim_path)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 table to write.")
+def ingest_ro(files: tuple[str, ...], out: str) -> None:
+    """COSMIC-2 ionPrf profiles of any date -> an observation table with IRI at their times."""
+    from ionofield.modes import ingest_ro as run
+
+    r = run(files, out)
+    click.echo(f"{r['rows']} points of {r['profiles']} profiles written to {out}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ionofield")

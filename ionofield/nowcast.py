@@ -1,0 +1,135 @@
+"""Nowcast: fit one day's observations (GIM maps weighted by their RMS maps, and profiles or
+in-situ points when given) with the ionofield column field, then write the 4D electron
+density, its VTEC maps and the fit residual per observation type.
+
+Field: log10 Ne = IRI + a + b tanh((h - hmF2)/200 km) below 1000 km, s x plasmasphere above
+(:mod:`ionofield.gimfit`); (a, b, s) = net(physical inputs with Fourier features).
+GIM term: RMS-weighted VTEC misfit (operators.column_vtec). Point term: mean squared log10
+Ne misfit of profile / in-situ points (the field evaluated at the point's column).
+A random tenth of the map cells is kept aside to choose the best state (not to score it: a
+GIM is itself a smooth expansion, so scores come from another product or other sensors).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ionofield import swx
+from ionofield.config import IRIConfig
+from ionofield.errors import IonofieldError
+from ionofield.gimfit import ColumnNet, Columns, FitSettings, build_columns, fit, predict_vtec
+from ionofield.ionex import IonexMaps, read_ionex
+from ionofield.iri import IRIBackground
+
+
+@dataclass(frozen=True)
+class NowcastSettings:
+    """Network and optimisation of a nowcast."""
+
+    hidden: int = 128
+    layers: int = 3
+    fourier: int = 48
+    sigma: float = 1.5
+    val_fraction: float = 0.1
+    fit: FitSettings = FitSettings(steps=2000, batch=4096, lr=2e-3, weight_decay=0.0)
+
+
+def map_columns(maps: IonexMaps, bg: IRIBackground, drop_seam: bool = True) -> Columns:
+    """Columns of every cell and epoch of ``maps`` (the duplicate lon 180 column dropped)."""
+    lon = maps.lon_deg[:-1] if drop_seam and maps.lon_deg[-1] - maps.lon_deg[0] == 360 else None
+    lon = maps.lon_deg if lon is None else lon
+    t = np.array([(e - swx.EPOCH).total_seconds() for e in maps.epochs])
+    tt, la, lo = np.meshgrid(t, maps.lat_deg, lon, indexing="ij")
+    cols = build_columns(la.ravel(), lo.ravel(), tt.ravel(), bg)
+    tec = maps.tec_tecu[..., : lon.size]
+    rms = maps.rms_tecu[..., : lon.size] if maps.rms_tecu is not None else np.ones_like(tec)
+    f = lambda a: torch.as_tensor(np.ascontiguousarray(a).ravel(), dtype=torch.float32)  # noqa: E731
+    return replace(cols, obs=f(tec), rms=f(rms))
+
+
+def fit_day(
+    maps: IonexMaps, iri_cfg: IRIConfig, ns: NowcastSettings, seed: int = 0
+) -> tuple[ColumnNet, dict]:
+    """Fit the field to one day of GIM maps; returns the net and its fit record."""
+    if maps.rms_tecu is None:
+        raise IonofieldError("nowcast weights the GIM by its RMS maps; this file has none")
+    cols = map_columns(maps, IRIBackground(iri_cfg))
+    ok = np.flatnonzero(np.isfinite(cols.obs.numpy()))
+    rng = np.random.default_rng(seed)
+    is_val = rng.random(ok.size) < ns.val_fraction
+    torch.manual_seed(seed)
+    net = ColumnNet(0, ns.hidden, ns.layers, ns.fourier, ns.sigma)
+    rec = fit(net, cols.subset(ok[~is_val]), cols.subset(ok[is_val]), replace(ns.fit, seed=seed))
+    pred = predict_vtec(net, cols)
+    rec["gim"] = gim_residuals(pred, cols.obs.numpy(), cols.rms.numpy())
+    return net, rec
+
+
+def gim_residuals(pred: np.ndarray, obs: np.ndarray, rms: np.ndarray) -> dict:
+    """RMSE, bias and the fraction of cells whose |residual| <= the GIM's own RMS."""
+    ok = np.isfinite(obs) & np.isfinite(rms)
+    r = pred[ok] - obs[ok]
+    return {
+        "rmse_tecu": float(np.sqrt(np.mean(r**2))),
+        "bias_tecu": float(np.mean(r)),
+        "mean_gim_rms_tecu": float(np.mean(rms[ok])),
+        "within_rms": float(np.mean(np.abs(r) <= rms[ok])),
+    }
+
+
+def vtec_maps(net: ColumnNet, maps: IonexMaps, iri_cfg: IRIConfig) -> np.ndarray:
+    """The field's VTEC [TECU] on ``maps``' grid and epochs, (T, H, W), seam column copied."""
+    cols = map_columns(maps, IRIBackground(iri_cfg), drop_seam=False)
+    return predict_vtec(net, cols).reshape(maps.tec_tecu.shape)
+
+
+def write_outputs(
+    out_dir: str | Path, net: ColumnNet, maps: IonexMaps, iri_cfg: IRIConfig, record: dict
+) -> None:
+    """Write field.h5 (log10 Ne on epochs x altitudes x lat x lon), vtec.i and residuals.json."""
+    import h5py
+
+    from common.io import atomic_path, atomic_write
+    from ionofield.gimfit import log10_ne_at
+    from ionofield.ionex import write_ionex
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vtec = vtec_maps(net, maps, iri_cfg)
+    write_ionex(out / "vtec.i", replace(maps, tec_tecu=vtec, rms_tecu=None), "ionofield nowcast")
+    cols = map_columns(maps, IRIBackground(iri_cfg), drop_seam=False)
+    with torch.no_grad():
+        ne = log10_ne_at(net, cols).numpy().reshape(*maps.tec_tecu.shape, -1)
+    with atomic_path(out / "field.h5") as tmp, h5py.File(tmp, "w") as h5:
+        h5["log10_ne"] = np.moveaxis(ne, -1, 1).astype(np.float32)
+        h5["alt_km"], h5["lat_deg"], h5["lon_deg"] = cols.alt.numpy(), maps.lat_deg, maps.lon_deg
+        h5["time_s"] = [(e - swx.EPOCH).total_seconds() for e in maps.epochs]
+        h5.attrs["layout"] = "log10_ne[time, alt, lat, lon], m^-3; above alt_km[-1]: plasmasphere"
+    with atomic_write(out / "residuals.json") as fh:
+        json.dump({"gim": record["gim"], "history": record["history"]}, fh, indent=1)
+
+
+def compare(pred: IonexMaps | np.ndarray, epochs: list, other: IonexMaps) -> dict:
+    """RMSE [TECU] of maps ``pred`` (on ``epochs``) against ``other`` at their common epochs."""
+    arr = pred.tec_tecu if isinstance(pred, IonexMaps) else pred
+    common = [e for e in other.epochs if e in epochs]
+    if not common:
+        raise IonofieldError("the two map sets share no epoch")
+    a = arr[[epochs.index(e) for e in common]]
+    b = other.tec_tecu[[other.epochs.index(e) for e in common]]
+    ok = np.isfinite(a) & np.isfinite(b)
+    return {"rmse_tecu": float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2))), "n_epochs": len(common)}
+
+
+def read_day(path: str | Path) -> IonexMaps:
+    """Read a GIM file for a nowcast (any IONEX flavour)."""
+    maps = read_ionex(path)
+    if maps.epochs[-1] - maps.epochs[0] > dt.timedelta(days=1):
+        raise IonofieldError(f"{path}: a nowcast fits one day; this file spans more")
+    return maps
