@@ -131,9 +131,45 @@ def load_folders(folders: list[Path], max_disp: int) -> dict[str, list[Sample]]:
     for folder in folders:
         ph = load_phonopy(folder)
         efile = folder / "energies.json"
-        energies = json.loads(efile.read_text()) if efile.is_file() else None
-        out[folder.name] = samples_from_phonopy(ph, folder.name, max_disp, energies)
+        energies = read_energies(efile) if efile.is_file() else None
+        samples = samples_from_phonopy(ph, folder.name, max_disp, energies)
+        for s in samples:
+            _check_sample(s, folder)
+        out[folder.name] = samples
     return out
+
+
+def read_energies(path: Path) -> dict[str, Any]:
+    """``energies.json`` of a folder: ``equilibrium_eV`` and ``displaced_eV`` (finite, eV)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FcInputError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise FcInputError(f"{path}: expected a JSON object with equilibrium_eV/displaced_eV")
+    values = [data.get("equilibrium_eV", 0.0)]
+    displaced = data.get("displaced_eV", [])
+    values += displaced if isinstance(displaced, list) else [displaced]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise FcInputError(f"{path}: energy {v!r} is not a finite number (eV)")
+    return data
+
+
+def _check_sample(s: Sample, folder: Path) -> None:
+    """Refuse a training sample with non-finite numbers or mismatched shapes."""
+    n = len(s.numbers)
+    arrays = {"positions": (s.positions, (n, 3)), "cell": (s.cell, (3, 3))}
+    if s.forces is not None:
+        arrays["forces"] = (s.forces, (n, 3))
+    if s.fc is not None:
+        arrays["force constants"] = (s.fc, (len(s.p2s), n, 3, 3))
+    for what, (values, shape) in arrays.items():
+        values = np.asarray(values)
+        if values.shape != shape:
+            raise FcInputError(f"{folder}: {s.name} {what} of shape {values.shape}, not {shape}")
+        if not np.all(np.isfinite(values)):
+            raise FcInputError(f"{folder}: NaN or Inf in the {what} of {s.name}")
 
 
 def _calculator(name: str) -> Any:

@@ -28,9 +28,10 @@ from typing import Any
 
 import torch
 
+from common.errors import UserError
 from fcpredict.config import Config
 from fcpredict.losses import AdaptiveWeights
-from fcpredict.model import build_model
+from fcpredict.model import build_model, calibrate_output_scale
 from fcpredict.train_loop import evaluate_model, load_samples, split_folders, step_loss
 from fcpredict.train_loop import validation_score as _score
 
@@ -67,12 +68,17 @@ def _dtype(cfg: Config) -> torch.dtype:
     return torch.float64 if cfg.train.dtype == "float64" else torch.float32
 
 
-def _build_state(cfg: Config, device: torch.device) -> _State:
+def _build_state(cfg: Config, device: torch.device, train: list | None) -> _State:
+    """Model, optimiser, schedule, EMA and loss weights; ``train`` samples (None on resume)
+    calibrate the per-element output scale before the EMA copies the model.
+    """
     from common.distributed import broadcast_module
     from common.schedule import warmup_cosine_scheduler
 
     tc = cfg.train
     model = build_model(cfg.model).to(device, _dtype(cfg))
+    if train is not None:
+        calibrate_output_scale(model, train)
     broadcast_module(model)  # no-op in one process
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = warmup_cosine_scheduler(opt, tc.steps, tc.warmup_steps, tc.lr_min_factor)
@@ -137,6 +143,11 @@ def _train_step(state: _State, cfg: Config, train: list, rank: int) -> dict[str,
 
     state.model.train()
     loss, vals = step_loss(state.model, train, cfg, state.weights, rank, state.step)
+    if not all(math.isfinite(v) for v in vals.values()):  # rank-averaged: all ranks agree
+        raise UserError(
+            f"training diverged at step {state.step + 1} (non-finite loss {vals}); nothing "
+            "saved for this step: lower train.lr or resume from the last checkpoint"
+        )
     state.opt.zero_grad(set_to_none=True)
     loss.backward()
     average_gradients(state.model.parameters())
@@ -267,7 +278,7 @@ def fit(
             clean_stale_tmp(run_dir)
             clean_stale_tmp(run_dir / "checkpoints")
         prepare_run_dir(run_dir, cfg, is_main=info.is_main)
-        state = _build_state(cfg, info.device)
+        state = _build_state(cfg, info.device, None if ckpt is not None else train)
         if ckpt is not None:
             _restore(state, ckpt)
         out = _loop(state, cfg, run_dir, info, (train, val, ckpt is not None))
