@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor
 
+from common.errors import UserError
 from physx4dct.config import GaussianConfig
 from physx4dct.geometry import ConeGeometry, voxel_centres
 from physx4dct.model import GaussianCloud, inverse_softplus
@@ -42,7 +43,10 @@ def init_cloud(
     mask = vol > cfg.init_threshold * vol.max()
     idx = torch.nonzero(mask.reshape(-1)).squeeze(1)
     if idx.numel() == 0:
-        raise ValueError("the FDK volume is empty: cannot initialise the Gaussians")
+        raise UserError(
+            "the FDK reconstruction of the scan is empty (all projections zero?): "
+            "cannot initialise the Gaussians"
+        )
     prob = vol.reshape(-1)[idx]
     pick = idx[torch.multinomial(prob / prob.sum(), cfg.n_init, replacement=True, generator=gen)]
     centres = voxel_centres(geo, vol.dtype).reshape(-1, 3)

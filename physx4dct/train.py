@@ -476,11 +476,11 @@ def fit(
     info = setup_distributed(device)
     try:
         seed_everything(cfg.seed)
+        r = _start(cfg, run, scan, info, ckpt)  # FDK initialisation: may refuse the scan
         if info.is_main:
             clean_stale_tmp(run / "checkpoints")
             clean_stale_tmp(run)
         prepare_run_dir(run, cfg, info.is_main)
-        r = _start(cfg, run, scan, info, ckpt)
         metrics = _loop(r, _to_device(scan, info.device, resolve_dtype(cfg.dtype)), stop_after)
         if info.is_distributed:
             write_replica_check(r.model, run)

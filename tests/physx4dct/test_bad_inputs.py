@@ -85,6 +85,10 @@ def _scan_variant(good, kind: str, path):
         raw["train"]["projections"] = raw["train"]["projections"][:, :-3, :]
         path.write_bytes(pickle.dumps(raw))
         return "nDetector"
+    if kind == "zero_projections":
+        raw["train"]["projections"][:] = 0.0
+        path.write_bytes(pickle.dumps(raw))
+        return "empty"
     raise AssertionError(kind)
 
 
@@ -99,6 +103,7 @@ SCAN_KINDS = [
     "nan_projections",
     "inf_angles",
     "wrong_shape",
+    "zero_projections",
 ]
 
 
