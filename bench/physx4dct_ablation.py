@@ -365,10 +365,10 @@ def summary_table(rows: list[dict], modes: list[str], variants: list[str]):
                     variant,
                     name,
                     cell([r["psnr_x2"] for r in rs]),
-                    "reference" if is_ref else cell(deltas),
+                    "reference" if is_ref else (cell(deltas) if deltas else None),
                     cell([r["ssim_x2"] for r in rs]),
                     round(sum(r["wall_s"] for r in rs) / len(rs)),
-                    "reference" if is_ref else verdict(deltas),
+                    "reference" if is_ref else (verdict(deltas) if deltas else "–"),
                 ]
             )
     columns = [
@@ -424,6 +424,11 @@ def main() -> None:
         help="skip fits that already have a row; continue interrupted ones",
     )
     parser.add_argument("--bench-name", default="ablation", help="results/physx4dct/<name>.json")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="fit nothing: write the results of the rows already finished under --out",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.iterations:
@@ -443,10 +448,14 @@ def main() -> None:
     rows = []
     for seed in seeds:
         for variant in variants:
-            scan_path, scan = simulate(args.out, args.scale, variant, seed)
+            scan_path, scan = (
+                (None, None) if args.collect else simulate(args.out, args.scale, variant, seed)
+            )
             for name in modes:
                 row_path = _run_dir(args.out, seed, variant, name) / "row.json"
-                if args.resume and row_path.is_file():
+                if args.collect and not row_path.is_file():
+                    continue
+                if (args.resume or args.collect) and row_path.is_file():
                     rows.append(json.loads(row_path.read_text()))
                     continue
                 row = run_one(
@@ -473,7 +482,7 @@ def main() -> None:
         args.bench_name,
         tables=[summary_table(rows, modes, variants)],
         config=config,
-        seeds=seeds,
+        seeds=sorted({r["seed"] for r in rows}),
         title=title,
         raw={"fits": rows},
     )
