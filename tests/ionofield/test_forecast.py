@@ -1,0 +1,84 @@
+"""Forecast and nowcast on the real GIMs (coarse IRI grid, few steps; skip without ../shared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ionofield import forecast as fc
+from ionofield import gimfit
+from ionofield.cli import cli
+from ionofield.config import IRIConfig
+from ionofield.ionex import read_ionex
+from ionofield.iri import IRIBackground
+from ionofield.nowcast import map_columns
+
+
+@pytest.fixture(scope="module")
+def coarse_iri(iri_cache):
+    return IRIConfig(dlat_deg=10.0, dlon_deg=20.0, dalt_km=60.0, cache_dir=str(iri_cache))
+
+
+@pytest.fixture(scope="module")
+def gim_dir(shared_dir):
+    return shared_dir / "data" / "ionofield"
+
+
+def test_forecast_never_sees_the_target_day(gim_dir, coarse_iri):
+    days = fc.read_days([gim_dir / "jplg0020.22i.gz", gim_dir / "jplg0010.22i.gz"])  # any order
+    data = fc.prepare(days, coarse_iri)
+    assert str(data.target_day) == "2022-01-03"
+    assert torch.all(torch.isnan(data.target.obs))  # no observation of day D+1 is loaded
+    assert data.val.lat.size and data.train.lat.size
+    # the previous-day input of the target is day D's log ratio, not day D+1's
+    assert data.target.extra.shape == (data.target.lat.size, 1)
+    fs = fc.ForecastSettings(hidden=8, fit=gimfit.FitSettings(steps=30, batch=512, eval_every=15))
+    pred, rec = fc.run(data, fs, seed=0)
+    assert pred.shape == days[-1].tec.shape and np.all(np.isfinite(pred))
+    persist = np.sqrt(np.mean((pred - days[-1].tec) ** 2))
+    assert persist < 5.0  # starts from yesterday's residual: close to persistence, not to IRI
+
+
+def test_forecast_refuses_a_gap(gim_dir, coarse_iri):
+    from common.errors import UserError
+
+    with pytest.raises(UserError, match="consecutive"):
+        fc.read_days([gim_dir / "jplg0010.22i.gz", gim_dir / "jplg0030.22i.gz"])
+
+
+def test_one_day_nowcast_beats_iri_on_withheld_cells(gim_dir, coarse_iri):
+    """Fit two CODE maps without every fourth meridian (5 deg wide, 20 deg apart); score those."""
+    code = read_ionex(gim_dir / "codg0080.20i.Z")
+    keep = [0, 12]
+    from dataclasses import replace
+
+    two = replace(code, epochs=[code.epochs[i] for i in keep], tec_tecu=code.tec_tecu[keep],
+                  rms_tecu=code.rms_tecu[keep])  # fmt: skip
+    cols = map_columns(two, IRIBackground(coarse_iri))
+    sector = np.round((cols.lon + 180.0) / 5.0).astype(int) % 4 == 0
+    train, held = cols.subset(np.flatnonzero(~sector)), cols.subset(np.flatnonzero(sector))
+    torch.manual_seed(0)
+    net = gimfit.ColumnNet(0, hidden=32, layers=2, fourier=8)
+    gimfit.fit(net, train, None, gimfit.FitSettings(steps=300, batch=1024, eval_every=100))
+    obs = held.obs.numpy()
+    fit_rmse = np.sqrt(np.mean((gimfit.predict_vtec(net, held) - obs) ** 2))
+    iri_rmse = np.sqrt(np.mean((gimfit.prior_vtec(held).numpy() - obs) ** 2))
+    assert fit_rmse < 0.7 * iri_rmse
+
+
+def test_ingest_ro_cli_writes_profiles_of_any_date(gim_dir, tmp_path, iri_cache):
+    from ionofield.data import read_observations
+
+    files = sorted(str(p) for p in gim_dir.glob("ionPrf_*.nc"))
+    out = tmp_path / "ro.h5"
+    import os
+
+    env = {"IONOFIELD_CACHE": str(iri_cache), **os.environ}
+    res = CliRunner(env=env).invoke(cli, ["ingest-ro", *files, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = read_observations(out)
+    assert set(np.unique(table["profile_id"])) == set(range(len(files)))
+    days = np.unique(np.floor(table["time_s"] / 86400.0))
+    assert days.size == 2  # 2024-05-08 and 2024-10-16 in one table
