@@ -10,7 +10,8 @@
 #             (torchrun that stops cleanly on SIGTERM); kept for `resume`.
 #   PYTHON=.. the interpreter (default: this repository's .venv/bin/python).
 #
-# The script returns at once and prints the PID. The log RUN_DIR/train.log is appended to,
+# The script returns as soon as nrfix has checked its options, config and data (seconds),
+# printing the PID; a refused start exits non-zero with nrfix's error. The log RUN_DIR/train.log is appended to,
 # never overwritten. The train options and NPROC are saved in RUN_DIR/nohup.args and
 # RUN_DIR/nohup.nproc, so `resume RUN_DIR` continues with exactly the original settings
 # (nrfix itself refuses a changed model/data config). Stop a run with `kill -TERM PID`:
@@ -22,6 +23,12 @@ die() {
     exit 1
 }
 usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+case "${1:-}" in -h | --help)
+    usage
+    exit 0
+    ;;
+esac
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-$REPO/.venv/bin/python}
@@ -57,10 +64,6 @@ resume)
     NPROC=$(cat "$RUN/nohup.nproc" 2>/dev/null || echo 1)
     [[ "$NPROC" =~ ^[1-9][0-9]*$ ]] || die "$RUN/nohup.nproc holds '$NPROC', not a process count"
     extra=(--resume "$@")
-    ;;
--h | --help)
-    usage
-    exit 0
     ;;
 *) die "unknown command '$mode' (use start or resume; --help for usage)" ;;
 esac
