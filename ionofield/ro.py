@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from ionofield.config import IRIConfig
 from ionofield.data import read_ionprf, write_observations
 from ionofield.errors import IonofieldError
 from ionofield.iri import IRIBackground
+
+if TYPE_CHECKING:
+    from ionofield.gimfit import ColumnNet
 
 
 def ingest(paths: Sequence[str | Path], iri_cfg: IRIConfig) -> dict[str, np.ndarray]:
@@ -57,3 +61,53 @@ def profile_errors(table: dict[str, np.ndarray], pred_log10: np.ndarray) -> list
             row[f"{name}_bias"] = float(np.mean(pred - obs))
         out.append(row)
     return out
+
+
+def point_inputs(table: dict[str, np.ndarray], iri_cfg: IRIConfig) -> dict:
+    """Tensors of the point operator: physical inputs, IRI log10 Ne and tanh((h - hmF2)/200)."""
+    import torch
+
+    from ionofield import geometry
+    from ionofield.gimfit import SHAPE_SCALE_KM
+
+    _, hmf2 = IRIBackground(iri_cfg).f2_peak(table["lat"], table["lon"], table["time_s"])
+    f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    return {
+        "feats": f(geometry.features(table["lat"], table["lon"], table["time_s"])),
+        "iri": f(table["log10_ne_iri"]),
+        "shape": f(np.tanh((table["alt_km"] - hmf2) / SHAPE_SCALE_KM)),
+        "y": f(table["log10_ne"]),
+    }
+
+
+def fit_points(inputs: dict, idx: np.ndarray, steps: int = 300, seed: int = 0) -> ColumnNet:
+    """Fit a small column field to profile points ``idx`` (MSE on log10 Ne); returns the net.
+
+    Point operator: log10 Ne = IRI + a + b tanh((h - hmF2_IRI) / 200 km), (a, b) = net(inputs).
+    """
+    import torch
+
+    from ionofield.gimfit import ColumnNet
+
+    torch.manual_seed(seed)
+    net = ColumnNet(0, hidden=16, layers=1)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-2)
+    t = torch.as_tensor(idx)
+    empty = torch.zeros(len(idx), 0)
+    for _ in range(steps):
+        a, b, _ = net(inputs["feats"][t], empty)
+        pred = inputs["iri"][t] + a + b * inputs["shape"][t]
+        loss = torch.mean((pred - inputs["y"][t]) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def predict_points(net: ColumnNet, inputs: dict) -> np.ndarray:
+    """log10 Ne [m^-3] of the fitted field at every point of ``inputs``."""
+    import torch
+
+    with torch.no_grad():
+        a, b, _ = net(inputs["feats"], torch.zeros(inputs["iri"].shape[0], 0))
+        return (inputs["iri"] + a + b * inputs["shape"]).numpy().astype(float)
