@@ -6,6 +6,7 @@
     api.fit(cfg, "runs/run", device="cpu")
     model, cfg = api.load_model("runs/run")
     metrics, path = api.evaluate_run("runs/run", "runs/scen")
+    api.run_nowcast("codg0080.20i.Z", "runs/nowcast")   # real GIMs: nowcast, forecast, RO
 
 Every problem a user can cause is raised as :class:`common.errors.UserError` (one line naming
 the file or option); nothing here imports Click.
@@ -26,6 +27,7 @@ from common.errors import UserError
 from ionofield.config import IonofieldConfig
 from ionofield.config import load as load_config
 from ionofield.demo import run_demo
+from ionofield.modes import ingest_ro, run_forecast, run_nowcast
 from ionofield.plots import make_figures
 from ionofield.train import fit, load_model
 
@@ -33,6 +35,7 @@ __all__ = [
     "IonofieldConfig",
     "evaluate_run",
     "fit",
+    "ingest_ro",
     "load_config",
     "load_model",
     "make_figures",
@@ -41,6 +44,8 @@ __all__ = [
     "predict",
     "predict_to_file",
     "run_demo",
+    "run_forecast",
+    "run_nowcast",
     "simulate",
     "write_prediction",
 ]

@@ -280,11 +280,17 @@ _gim_path = click.Path(exists=True, dir_okay=False)
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="IONEX file for day D+1."
 )
-@click.option("--seed", "seeds", type=int, multiple=True, help="Seeds (repeatable; default 0 1 2).")
+@click.option(
+    "--seed",
+    "seeds",
+    type=click.IntRange(0),
+    multiple=True,
+    help="Seeds (repeatable; default 0 1 2).",
+)
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps per fit.")
 def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int | None) -> None:
     """Day-ahead VTEC maps: learn from the GIMs of consecutive days <= D, write day D+1."""
-    from ionofield.modes import run_forecast
+    from ionofield.api import run_forecast
 
     s = run_forecast(gims, out, seeds or (0, 1, 2), steps)
     click.echo(f"forecast for {s['target_day']} ({s['chosen']}) written to {out}")
@@ -293,11 +299,13 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
 @cli.command()
 @click.argument("gim", type=_gim_path)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit.")
+@click.option(
+    "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the fit."
+)
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps.")
 def nowcast(gim: str, out: str, seed: int, steps: int | None) -> None:
     """Fit one day's GIM (RMS-weighted): write field.h5, vtec.i and residuals.json to OUT."""
-    from ionofield.modes import run_nowcast
+    from ionofield.api import run_nowcast
 
     r = run_nowcast(gim, out, seed, steps)
     click.echo(
@@ -311,7 +319,7 @@ def nowcast(gim: str, out: str, seed: int, steps: int | None) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 table to write.")
 def ingest_ro(files: tuple[str, ...], out: str) -> None:
     """COSMIC-2 ionPrf profiles of any date -> an observation table with IRI at their times."""
-    from ionofield.modes import ingest_ro as run
+    from ionofield.api import ingest_ro as run
 
     r = run(files, out)
     click.echo(f"{r['rows']} points of {r['profiles']} profiles written to {out}")

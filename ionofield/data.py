@@ -139,7 +139,15 @@ def read_ionprf(path: str | Path) -> dict:
             ) + dt.timedelta(seconds=float(ds.second))
     except (OSError, IndexError, AttributeError) as exc:
         raise DataFormatError(path, f"not a COSMIC-2 ionPrf netCDF file ({exc})") from None
-    ok = np.isfinite(cols["ne"]) & (cols["ne"] > 0) & (cols["alt_km"] > -900)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataFormatError(path, f"bad occultation time attributes ({exc})") from None
+    n = cols["ne"].size
+    if any(v.shape != (n,) for v in cols.values()):
+        raise DataFormatError(
+            path, "MSL_alt, GEO_lat, GEO_lon, ELEC_dens are not 1-D of one length"
+        )
+    ok = np.all([np.isfinite(v) for v in cols.values()], axis=0)  # fill values are NaN here
+    ok &= (cols["ne"] > 0) & (cols["alt_km"] > -900)
     if not ok.any():
         raise DataFormatError(path, "no valid electron densities")
     t = (when - dt.datetime(1970, 1, 1)).total_seconds()
@@ -150,7 +158,7 @@ def read_ionprf(path: str | Path) -> dict:
         source=np.ones(int(ok.sum()), np.int8),
         profile_id=np.zeros(int(ok.sum()), np.int32),
     )
-    return out
+    return _validate(out, path)  # latitude, altitude and longitude ranges
 
 
 @dataclass

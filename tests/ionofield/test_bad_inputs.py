@@ -81,8 +81,7 @@ def _all_missing_map(folder: Path) -> None:
     write_ionex(path, dataclasses.replace(maps, tec_tecu=tec))
 
 
-def _tec_token(folder: Path, token: str) -> None:
-    path = _tec_file(folder)
+def _tec_token(path: Path, token: str) -> None:
     lines = path.read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if "LAT/LON1/LON2/DLON/H" in line) + 1
     lines[i] = f"{token:>5}" + lines[i][5:]
@@ -159,7 +158,7 @@ SCENARIO_CASES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "tec-empty": (lambda d: _tec_file(d).write_text(""), ".15i", "not an IONEX file"),
     "tec-truncated": (lambda d: _truncate(_tec_file(d)), ".15i", "truncated"),
     "tec-binary": (lambda d: _tec_file(d).write_bytes(os.urandom(4000)), ".15i", "IONEX"),
-    "tec-nan": (lambda d: _tec_token(d, "NaN"), ".15i", "non-integer map value"),
+    "tec-nan": (lambda d: _tec_token(_tec_file(d), "NaN"), ".15i", "non-integer map value"),
     "tec-all-missing": (_all_missing_map, ".15i", "no values (all 9999)"),
     "json-malformed": (
         lambda d: (d / "scenario.json").write_text("{not json"),
@@ -438,3 +437,144 @@ def test_bad_option(command, extra, needle, trained, tiny_scenario, iri_cache, t
 
 def test_global_threads_refused():
     check_refused(invoke(["--threads", "-1", "train", "--help"]), "--threads")
+
+
+# --- real-data modes: forecast / nowcast (IONEX GIMs) and ingest-ro (COSMIC-2 ionPrf) -----
+
+
+def _ionprf(path: Path, n: int = 40, **attrs: float) -> Path:
+    """A small COSMIC-2-like ionPrf netCDF file (valid unless ``attrs`` break it)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("MSL_alt", n)
+        alt = np.linspace(100.0, 800.0, n)
+        values = {
+            "MSL_alt": alt,
+            "GEO_lat": np.full(n, 30.0),
+            "GEO_lon": np.full(n, 10.0),
+            "ELEC_dens": 1e5 * np.exp(-(((alt - 300.0) / 150.0) ** 2)),
+        }
+        for name, v in values.items():
+            ds.createVariable(name, "f8", ("MSL_alt",))[:] = v
+        when = {"year": 2015, "month": 3, "day": 16, "hour": 6, "minute": 0, "second": 0.0}
+        ds.setncatts(when | attrs)
+    return path
+
+
+def _ionprf_edit(path: Path, edit: Callable) -> Path:
+    import netCDF4
+
+    _ionprf(path)
+    with netCDF4.Dataset(path, "a") as ds:
+        edit(ds)
+    return path
+
+
+def _nan_all(name: str) -> Callable:
+    def edit(ds) -> None:
+        ds[name][:] = np.full(ds[name].shape, np.nan)
+
+    return edit
+
+
+GIM_CASES: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
+    # name: (make a broken GIM at dst from a valid IONEX src, problem text)
+    "empty": (lambda src, d: (d.write_bytes(b""), d)[1], "not an IONEX file"),
+    "truncated": (
+        lambda src, d: (d.write_text(src.read_text()[: src.stat().st_size // 2]), d)[1],
+        "truncated",
+    ),
+    "truncated-gz": (
+        lambda src, d: (d.write_bytes(__import__("gzip").compress(src.read_bytes())[:3000]), d)[1],
+        "corrupt gzip data",
+    ),
+    "binary": (lambda src, d: (d.write_bytes(os.urandom(3000)), d)[1], "not an IONEX file"),
+    "nan-value": (
+        lambda src, d: (shutil.copy(src, d), _tec_token(d, "NaN"), d)[2],
+        "non-integer map value",
+    ),
+    "netcdf-instead": (lambda src, d: _ionprf(d), "not an IONEX file"),
+}
+
+
+@pytest.fixture()
+def gim_dir(tiny_scenario, tmp_path):
+    """A folder holding a valid IONEX day (the tiny scenario's) as ``good.15i``."""
+    folder = tmp_path / "gims"
+    (folder / "tec").mkdir(parents=True)
+    good = folder / "good.15i"
+    shutil.copy(_tec_file(tiny_scenario), good)
+    return folder, good
+
+
+@pytest.mark.parametrize("command", ["forecast", "nowcast"])
+@pytest.mark.parametrize("case", sorted(GIM_CASES))
+def test_bad_gim(command, case, gim_dir):
+    folder, good = gim_dir
+    make, problem = GIM_CASES[case]
+    suffix = ".15i.gz" if case == "truncated-gz" else ".15i"
+    bad = make(good, folder / "tec" / f"bad{suffix}")
+    out = folder / "out"
+    if command == "forecast":
+        args = ["forecast", good, bad, "--out", out / "f.15i", "--steps", "2"]
+    else:
+        args = ["nowcast", bad, "--out", out, "--steps", "2"]
+    check_refused(invoke(args), str(bad), problem)
+    assert not out.exists()
+
+
+IONPRF_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "empty": (lambda p: (p.write_bytes(b""), p)[1], "not a COSMIC-2 ionPrf"),
+    "text": (lambda p: (p.write_text("MSL_alt,GEO_lat\n"), p)[1], "not a COSMIC-2 ionPrf"),
+    "truncated": (
+        lambda p: (p.write_bytes(_ionprf(p).read_bytes()[:600]), p)[1],
+        "not a COSMIC-2 ionPrf",
+    ),
+    "ionex-instead": (
+        lambda p: (p.write_text("     1.0   IONOSPHERE MAPS\n"), p)[1],
+        "not a COSMIC-2 ionPrf",
+    ),
+    "nan-densities": (lambda p: _ionprf_edit(p, _nan_all("ELEC_dens")), "no valid electron"),
+    "nan-positions": (lambda p: _ionprf_edit(p, _nan_all("GEO_lat")), "no valid electron"),
+    "missing-variable": (
+        lambda p: _ionprf_edit(p, lambda ds: ds.renameVariable("ELEC_dens", "Ne")),
+        "ELEC_dens not found",
+    ),
+    "bad-month": (lambda p: _ionprf(p, month=13), "bad occultation time"),
+    "before-record": (lambda p: _ionprf(p, year=1900), "outside the shipped Kp/F10.7 record"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IONPRF_CASES))
+def test_bad_ionprf(case, tmp_path):
+    make, problem = IONPRF_CASES[case]
+    bad = make(tmp_path / "ionPrf_bad.nc")
+    out = tmp_path / "ro.h5"
+    line = check_refused(invoke(["ingest-ro", bad, "--out", out]), problem)
+    if case != "before-record":  # the record error names the time, not the file
+        assert str(bad) in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["forecast", "A", "B", "--steps", "0"], "--steps"),
+        (["forecast", "A", "B", "--seed", "-1"], "--seed"),
+        (["nowcast", "A", "--steps", "-2"], "--steps"),
+        (["nowcast", "A", "--seed", "-1"], "--seed"),
+        (["ingest-ro", "--out", "OUT"], "FILES"),
+        (["forecast", "MISSING", "B"], "MISSING"),
+    ],
+)
+def test_bad_mode_option(args, needle, gim_dir):
+    folder, good = gim_dir
+    out = folder / "out"
+    names = {"A": str(good), "B": str(good), "OUT": str(out / "ro.h5")}
+    names["MISSING"] = str(folder / "MISSING.15i")
+    args = [names.get(a, a) for a in args]
+    if args[0] != "ingest-ro":
+        args += ["--out", str(out / "x")]
+    check_refused(invoke(args), needle)
+    assert not out.exists()
