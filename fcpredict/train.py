@@ -268,8 +268,9 @@ def fit(
         ckpt = (
             _resume_checkpoint(run_dir, cfg, allow_config_change, info.device) if resume else None
         )
-        get_logger("fcpredict.train").info(
-            "train folders %d (%d samples), validation folders %d",
+        log = get_logger("fcpredict.train")
+        log.info(
+            "inputs checked: train folders %d (%d samples), validation folders %d",
             len(train_f),
             len(train),
             len(val_f),
@@ -281,6 +282,7 @@ def fit(
         state = _build_state(cfg, info.device, None if ckpt is not None else train)
         if ckpt is not None:
             _restore(state, ckpt)
+            log.info("resumed from %s at step %d", run_dir / "checkpoints/last.pt", state.step)
         out = _loop(state, cfg, run_dir, info, (train, val, ckpt is not None))
         write_replica_check(state.model, run_dir)
         return out

@@ -433,3 +433,28 @@ def test_readers_raise_user_errors(base: dict[str, Path], tmp_path: Path) -> Non
     _nan_number(base["fc"], nan)
     with pytest.raises(UserError, match="NaN or Inf"):
         read_force_constants(nan, ph)
+
+
+# --- resume with a different config -----------------------------------------------------
+
+
+def test_resume_refuses_a_changed_config(base: dict[str, Path], tmp_path: Path) -> None:
+    """--resume compares the checkpoint's model/data/seed config; --allow-config-change."""
+    run = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--data", str(base["data"]), "--run-dir", str(run)]
+    args += ["--device", "cpu", "--set", "train.batch_size=1"]
+    res = CliRunner().invoke(cli, [*args, "--steps", "2"])
+    assert res.exit_code == 0, res.output
+    before = (run / "checkpoints/last.pt").read_bytes()
+    changed = [*args, "--steps", "3", "--set", "model.cutoff=3.9", "--resume"]
+    res = CliRunner().invoke(cli, changed)
+    _assert_refused(res, "model.cutoff")
+    assert "--allow-config-change" in res.output
+    assert (run / "checkpoints/last.pt").read_bytes() == before  # untouched
+    res = CliRunner().invoke(cli, [*changed, "--allow-config-change"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, [*args, "--steps", "4", "--resume"])  # train.steps may change
+    _assert_refused(res, "model.cutoff")  # the stored config now has cutoff 3.9
+    res = CliRunner().invoke(cli, [*args, "--resume", "--run-dir", str(tmp_path / "none")])
+    _assert_refused(res, "checkpoint not found")
+    assert not (tmp_path / "none").exists()
