@@ -64,15 +64,36 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint safely; a clear :class:`CheckpointError` for a bad or foreign file."""
+    """Read a checkpoint safely; a one-line :class:`CheckpointError` for a bad or foreign file.
+
+    A checkpoint is a ``torch.save`` zip archive: anything else (empty, truncated, a bare
+    pickle, another format) is refused before torch reads a byte. A zip holding objects other
+    than tensors and plain data is refused by torch's ``weights_only`` loader without running
+    them; torch's hint to retry with ``weights_only=False`` is deliberately not passed on.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError("checkpoint not found", path=path)
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            "not a physics-ml checkpoint (not a torch.save zip archive: empty, truncated or "
+            "another kind of file)",
+            path=path,
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" not in str(exc) and "Weights only" not in str(exc):
+            raise CheckpointError(
+                f"corrupt or unreadable checkpoint ({_first(exc)})", path=path
+            ) from None
+        raise CheckpointError(
+            "refused: it holds Python objects other than tensors and plain data "
+            "(unpickling them could run code)",
+            path=path,
+        ) from None
     except (
         RuntimeError,
-        pickle.UnpicklingError,
         EOFError,
         zipfile.BadZipFile,
         ValueError,
@@ -82,11 +103,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         AttributeError,
         TypeError,
     ) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({first[:160]})") from None
+        raise CheckpointError(
+            f"corrupt or unreadable checkpoint ({_first(exc)})", path=path
+        ) from None
     if not isinstance(payload, dict) or payload.get("schema") != SCHEMA:
-        raise CheckpointError(f"{path}: not a physics-ml checkpoint (missing schema '{SCHEMA}')")
+        raise CheckpointError(f"not a physics-ml checkpoint (missing schema '{SCHEMA}')", path=path)
     return payload
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
 
 
 def restore_checkpoint(

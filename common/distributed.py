@@ -89,6 +89,10 @@ def _active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def _nccl() -> bool:
+    return dist.get_backend() == "nccl"
+
+
 def barrier() -> None:
     """Wait for every rank (no-op in one process)."""
     if _active():
@@ -117,16 +121,18 @@ def all_reduce_mean(value: T) -> T:
     if not _active():
         return value
     world = dist.get_world_size()
+    # NCCL reduces only CUDA tensors; gloo any.
+    dev = torch.device("cuda", torch.cuda.current_device()) if _nccl() else torch.device("cpu")
     if isinstance(value, dict):
         keys = sorted(value)
-        packed = torch.tensor([float(value[k]) for k in keys], dtype=torch.float64)
+        packed = torch.tensor([float(value[k]) for k in keys], dtype=torch.float64, device=dev)
         dist.all_reduce(packed)
         return {k: float(v) / world for k, v in zip(keys, packed.tolist())}  # type: ignore[return-value]
     if isinstance(value, torch.Tensor):
         out = value.detach().clone()
         dist.all_reduce(out)
         return out / world  # type: ignore[return-value]
-    packed = torch.tensor([float(value)], dtype=torch.float64)
+    packed = torch.tensor([float(value)], dtype=torch.float64, device=dev)
     dist.all_reduce(packed)
     return float(packed.item()) / world  # type: ignore[return-value]
 

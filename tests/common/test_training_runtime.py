@@ -90,7 +90,7 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path: Path) -> No
     save_checkpoint(good, step=3, config={}, model=_tiny_model())
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(CheckpointError, match=r"truncated\.pt: corrupt or unreadable"):
+    with pytest.raises(CheckpointError, match=r"truncated\.pt: not a .*zip archive.*truncated"):
         load_checkpoint(truncated)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
@@ -98,8 +98,9 @@ def test_corrupt_and_foreign_checkpoints_give_clear_errors(tmp_path: Path) -> No
         load_checkpoint(foreign)
     evil = tmp_path / "evil.pt"
     torch.save({"schema": "x", "obj": Path("/")}, evil)  # arbitrary class: refused by weights_only
-    with pytest.raises(CheckpointError, match="evil.pt"):
+    with pytest.raises(CheckpointError, match=r"evil\.pt: refused: it holds Python objects") as err:
         load_checkpoint(evil)
+    assert "weights_only" not in str(err.value)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
 
