@@ -90,6 +90,8 @@ def _projections(split: dict, geo: ConeGeometry, factor: float, n: int | None) -
         proj = proj[:n]
     if not np.all(np.isfinite(proj)):
         raise ValueError("projections hold NaN or Inf")
+    if proj.size and not np.any(proj):
+        raise ValueError("projections are all zero: an empty scan")
     return (proj * factor).astype(np.float32)
 
 

@@ -7,7 +7,8 @@ line integral of sigma along its ray (additive: no alpha compositing, no sorting
 
 * `exact_line_integral`: along o + s d (|d| = 1), with a = d^T A d, b = d^T A r, c = r^T A r,
   A = Sigma^-1, r = o - mu:   integral = rho sqrt(2 pi / a) exp(-1/2 (c - b^2 / a)).
-* `splat_view` (R²-Gaussian / X²-Gaussian, local affine cone-beam approximation): camera
+* `splat_view` (R²-Gaussian / X²-Gaussian, local affine cone-beam approximation, for
+  Gaussians with std <= `EXACT_ABOVE`; wider ones use `exact_line_integral`): camera
   coordinates x_c = W (mu - S) with rows (e_u, e_v, f); ray-space Jacobian
   J = [[D/z, 0, -D x/z^2], [0, D/z, -D y/z^2], [x/l, y/l, z/l]] (D = DSD, l = |x_c|);
   Sigma' = J W Sigma W^T J^T; footprint covariance Sigma'_2 = top-left 2x2 block; integrating
@@ -37,6 +38,11 @@ __all__ = [
     "window_radius",
 ]
 
+EXACT_ABOVE = 0.08
+"""Largest std (scene units) a Gaussian may have and still be splatted; wider ones are
+integrated exactly per ray. Measured affine-footprint error (share of the peak) at std
+0.02 / 0.05 / 0.1 / 0.2 / 0.3: 0.13 / 0.36 / 0.72 / 1.5 / 2.1 %, so splatted Gaussians stay
+below ~0.6 %."""
 _RADII = (*range(1, 17), 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 _NSIGMA = 3.5
 
@@ -209,6 +215,21 @@ def _project_gaussians(
     return uv, cov2, factor
 
 
+def _exact_view(
+    geo: ConeGeometry, angle: Tensor, means: Tensor, cov: Tensor, density: Tensor, budget: int
+) -> Tensor:
+    """Projection (H, W) by the exact line integral of every pixel ray (chunked by `budget`)."""
+    h, w = geo.nDetector
+    origin, direction = pixel_rays(geo, angle.reshape(1))
+    o, d = origin.reshape(-1, 3), direction.reshape(-1, 3)
+    step = max(1, budget // (h * w))
+    img = means.new_zeros(h * w)
+    for k in range(0, means.shape[0], step):
+        sl = slice(k, k + step)
+        img = img + exact_line_integral(o, d, means[sl], cov[sl], density[sl], chunk=h * w)
+    return img.reshape(h, w)
+
+
 def splat_view(
     geo: ConeGeometry,
     angle: Tensor,
@@ -216,11 +237,28 @@ def splat_view(
     cov: Tensor,
     density: Tensor,
     budget: int = 2_000_000,
+    exact_above: float = EXACT_ABOVE,
 ) -> Tensor:
-    """Projection (H, W) of the Gaussian mixture at gantry angle `angle` (rad, 0-d tensor)."""
+    """Projection (H, W) of the Gaussian mixture at gantry angle `angle` (rad, 0-d tensor).
+
+    Gaussians whose largest standard deviation exceeds `exact_above` (scene units) are
+    integrated exactly along each pixel ray (the affine footprint's error grows with size:
+    0.6 % of the peak at 0.1, 2 % at 0.3); the others are splatted.
+    """
+    angle = torch.as_tensor(angle).to(means)
+    wide = torch.linalg.eigvalsh(cov.detach()).amax(-1) > exact_above**2
+    if bool(wide.any()):
+        small = torch.nonzero(~wide).squeeze(1)
+        big = torch.nonzero(wide).squeeze(1)
+        img = _exact_view(geo, angle, means[big], cov[big], density[big], budget)
+        if small.numel() == 0:
+            return img
+        return img + splat_view(
+            geo, angle, means[small], cov[small], density[small], budget, float("inf")
+        )
     h, w = geo.nDetector
     u, v = detector_uv(geo, means.dtype, means.device)
-    uv, cov2, factor = _project_gaussians(geo, torch.as_tensor(angle).to(means), means, cov)
+    uv, cov2, factor = _project_gaussians(geo, angle, means, cov)
     du, dv = geo.dDetector[1] * geo.scale, geo.dDetector[0] * geo.scale
     # grid-index coordinates (row, col) = ((v - v0)/dv, (u - u0)/du)
     pos = torch.stack([(uv[:, 1] - v[0]) / dv, (uv[:, 0] - u[0]) / du], -1)
@@ -255,9 +293,12 @@ def splat_views(
     cov: Tensor,
     density: Tensor,
     budget: int = 2_000_000,
+    exact_above: float = EXACT_ABOVE,
 ) -> Tensor:
     """Projections (B, H, W) of one (static) mixture at several angles (B,)."""
-    return torch.stack([splat_view(geo, a, means, cov, density, budget) for a in angles])
+    return torch.stack(
+        [splat_view(geo, a, means, cov, density, budget, exact_above) for a in angles]
+    )
 
 
 def raymarch(
