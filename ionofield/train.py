@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from common.errors import UserError
+from ionofield.checkpoint import check_fits, read_checkpoint
 from ionofield.config import IonofieldConfig
 from ionofield.losses import (
     chapman_curvature_loss,
@@ -136,7 +137,7 @@ def _resume_checkpoint(cfg: IonofieldConfig, run_dir: Path, allow: bool) -> dict
     path = last_checkpoint(run_dir)
     if not path.is_file():
         raise UserError("--resume: no checkpoints/last.pt to continue from", path=run_dir)
-    ckpt = _read_checkpoint(path)
+    ckpt = read_checkpoint(path)
     check_resume_config(ckpt["config"], to_dict(cfg), allow=allow, source=path)
     return ckpt
 
@@ -226,19 +227,16 @@ def _train_step(
     }
 
 
-def _train(  # noqa: C901 - the loop reads top to bottom
-    cfg: IonofieldConfig, run_dir: Path, data: tuple[Prepared, Split], info: Any, ckpt: Any
-) -> dict[str, Any]:
-    from common.checkpoint import restore_checkpoint, save_last_best
-    from common.config import to_dict
-    from common.distributed import wrap_ddp, write_replica_check
-    from common.progress import MetricsWriter, ProgressReporter, get_logger
+def _setup(
+    cfg: IonofieldConfig, prep: Prepared, info: Any, ckpt: Any
+) -> tuple[RSTMRF, torch.optim.Optimizer, Any, int, float]:
+    """Model, optimizer, schedule, start step and best held-out RMSE (restored on resume)."""
+    from common.checkpoint import restore_checkpoint
+    from common.progress import get_logger
     from common.schedule import warmup_cosine_scheduler
     from common.seeding import seed_everything
-    from common.signals import GracefulInterrupt
 
-    prep, (train_idx, val_idx) = data
-    tc, log = cfg.train, get_logger("ionofield.train")
+    tc = cfg.train
     seed_everything(tc.seed)
     model = _in_dtype(build_model(cfg, prep), tc.dtype).to(info.device)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -247,11 +245,25 @@ def _train(  # noqa: C901 - the loop reads top to bottom
     if ckpt is not None:
         step = restore_checkpoint(ckpt, model, opt, sched)
         best = float(ckpt["extra"].get("best", best))
-        log.info("resumed from step %d", step)
-    ddp, batch = (
-        wrap_ddp(model, info),
-        _batches(cfg, prep, train_idx, info, model.tec_net is not None),
-    )
+        get_logger("ionofield.train").info("resumed from step %d", step)
+    return model, opt, sched, step, best
+
+
+def _train(
+    cfg: IonofieldConfig, run_dir: Path, data: tuple[Prepared, Split], info: Any, ckpt: Any
+) -> dict[str, Any]:
+    """The training loop (rank 0 writes metrics and checkpoints)."""
+    from common.checkpoint import save_last_best
+    from common.config import to_dict
+    from common.distributed import wrap_ddp, write_replica_check
+    from common.progress import MetricsWriter, ProgressReporter
+    from common.signals import GracefulInterrupt
+
+    prep, (train_idx, val_idx) = data
+    tc = cfg.train
+    model, opt, sched, step, best = _setup(cfg, prep, info, ckpt)
+    ddp = wrap_ddp(model, info)
+    batch = _batches(cfg, prep, train_idx, info, model.tec_net is not None)
     state = {"config": to_dict(cfg), "model": model, "optimizer": opt, "scheduler": sched}
 
     def save(is_best: bool = False) -> None:
@@ -316,77 +328,15 @@ def load_model(
     if path.is_dir():
         best = path / "checkpoints" / "best.pt"
         path = best if best.is_file() else path / "checkpoints" / "last.pt"
-    ckpt = _read_checkpoint(path)
+    ckpt = read_checkpoint(path)
     try:
         cfg = _stored_config(ckpt, path)
         model = _in_dtype(build_model(cfg), cfg.train.dtype)
-        _check_fits(model, ckpt["model"])
+        check_fits(model, ckpt["model"])
         restore_checkpoint(ckpt, model, rng=False)
     except (CheckpointError, ConfigError) as exc:
         raise CheckpointError(str(exc).removeprefix(f"{path}: "), path=path) from None
     return model.to(device).eval(), cfg
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    """``load_checkpoint`` plus the checks a foreign or damaged file needs."""
-    import zipfile
-
-    from common.checkpoint import CheckpointError, load_checkpoint
-
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise CheckpointError("not a checkpoint (a torch.save zip archive expected)", path=path)
-    try:
-        ckpt = load_checkpoint(path)
-    except CheckpointError as exc:
-        if "weights only load failed" not in str(exc).lower():
-            raise
-        # PyTorch's text advises weights_only=False: never do that with an untrusted file
-        raise CheckpointError(
-            "refused: it holds Python objects other than tensors and plain data "
-            "(unpickling them could run code)",
-            path=path,
-        ) from None
-    for section in ("model", "optimizer"):
-        bad = _non_finite(ckpt.get(section))
-        if bad:
-            raise CheckpointError(f"NaN/Inf values in {section} state '{bad}'", path=path)
-    if not isinstance(ckpt.get("config"), dict):
-        raise CheckpointError("no config stored in the checkpoint", path=path)
-    return ckpt
-
-
-def _check_fits(model: torch.nn.Module, state: Any) -> None:
-    """A clear message when stored weights do not match the network their config builds."""
-    from common.checkpoint import CheckpointError
-
-    own = model.state_dict()
-    state = state if isinstance(state, dict) else {}
-    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or extra or shapes:
-        what = (
-            f"missing weights '{missing[0]}'"
-            if missing
-            else f"unexpected weights '{extra[0]}'"
-            if extra
-            else f"'{shapes[0]}' has shape {tuple(state[shapes[0]].shape)}, "
-            f"its config builds {tuple(own[shapes[0]].shape)}"
-        )
-        raise CheckpointError(f"weights do not fit the stored config: {what}")
-
-
-def _non_finite(state: Any, prefix: str = "") -> str:
-    """Name of the first tensor in a (nested) state dict holding NaN/Inf, or ''."""
-    if isinstance(state, torch.Tensor):
-        ok = not state.is_floating_point() or bool(torch.isfinite(state).all())
-        return "" if ok else prefix or "tensor"
-    if not isinstance(state, (dict, list, tuple)):
-        return ""
-    for key, value in state.items() if isinstance(state, dict) else enumerate(state):
-        bad = _non_finite(value, f"{prefix}.{key}" if prefix else str(key))
-        if bad:
-            return bad
-    return ""
 
 
 def _stored_config(ckpt: dict[str, Any], path: Path) -> IonofieldConfig:
