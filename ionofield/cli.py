@@ -303,11 +303,17 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
     "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the fit."
 )
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps.")
-def nowcast(gim: str, out: str, seed: int, steps: int | None) -> None:
+@click.option(
+    "--obs",
+    type=_gim_path,
+    default=None,
+    help="Observation table (profiles / in-situ, e.g. from ingest-ro) fitted with the map.",
+)
+def nowcast(gim: str, out: str, seed: int, steps: int | None, obs: str | None) -> None:
     """Fit one day's GIM (RMS-weighted): write field.h5, vtec.i and residuals.json to OUT."""
     from ionofield.api import run_nowcast
 
-    r = run_nowcast(gim, out, seed, steps)
+    r = run_nowcast(gim, out, seed, steps, obs=obs)
     click.echo(
         f"nowcast written to {out}: fit RMSE {r['rmse_tecu']:.2f} TECU, "
         f"{100 * r['within_rms']:.0f}% of cells within the GIM RMS"

@@ -61,18 +61,24 @@ def run_nowcast(
     seed: int = 0,
     steps: int | None = None,
     iri_cfg: IRIConfig | None = None,
+    obs: str | Path | None = None,
 ) -> dict:
-    """Fit one day's GIM (RMS-weighted) and write field.h5, vtec.i and residuals.json."""
+    """Fit one day's GIM (RMS-weighted) and optional observation-table points (profiles,
+    in-situ; e.g. from ``ingest_ro``); write field.h5, vtec.i and residuals.json.
+    """
     from ionofield import nowcast as nc
 
     cfg = iri_cfg or IRIConfig()
     ns = nc.NowcastSettings()
     if steps is not None:
         ns = replace(ns, fit=replace(ns.fit, steps=steps, eval_every=min(ns.fit.eval_every, steps)))
+    from ionofield.data import read_observations
+
     maps = nc.read_day(gim)
-    net, rec = nc.fit_day(maps, cfg, ns, seed)
+    table = read_observations(obs) if obs is not None else None
+    net, rec = nc.fit_day(maps, cfg, ns, seed, table)
     nc.write_outputs(out_dir, net, maps, cfg, rec)
-    return rec["gim"]
+    return {**rec["gim"], **{k: rec[k] for k in ("insitu", "profile") if k in rec}}
 
 
 def ingest_ro(

@@ -54,9 +54,15 @@ def map_columns(maps: IonexMaps, bg: IRIBackground, drop_seam: bool = True) -> C
 
 
 def fit_day(
-    maps: IonexMaps, iri_cfg: IRIConfig, ns: NowcastSettings, seed: int = 0
+    maps: IonexMaps,
+    iri_cfg: IRIConfig,
+    ns: NowcastSettings,
+    seed: int = 0,
+    obs: dict | None = None,
 ) -> tuple[ColumnNet, dict]:
-    """Fit the field to one day of GIM maps; returns the net and its fit record."""
+    """Fit the field to one day of GIM maps (and observation-table points ``obs``: profiles,
+    in-situ); returns the net and its fit record with residuals per observation type.
+    """
     if maps.rms_tecu is None:
         raise IonofieldError("nowcast weights the GIM by its RMS maps; this file has none")
     cols = map_columns(maps, IRIBackground(iri_cfg))
@@ -65,10 +71,42 @@ def fit_day(
     is_val = rng.random(ok.size) < ns.val_fraction
     torch.manual_seed(seed)
     net = ColumnNet(0, ns.hidden, ns.layers, ns.fourier, ns.sigma)
-    rec = fit(net, cols.subset(ok[~is_val]), cols.subset(ok[is_val]), replace(ns.fit, seed=seed))
+    points = _points(obs, iri_cfg) if obs is not None else None
+    fs = replace(ns.fit, seed=seed)
+    rec = fit(net, cols.subset(ok[~is_val]), cols.subset(ok[is_val]), fs, points)
     pred = predict_vtec(net, cols)
     rec["gim"] = gim_residuals(pred, cols.obs.numpy(), cols.rms.numpy())
+    if points is not None:
+        rec.update(point_residuals(net, points, obs))
     return net, rec
+
+
+def _points(obs: dict, iri_cfg: IRIConfig) -> dict:
+    from ionofield import ro
+
+    if "log10_ne_iri" not in obs:
+        bg = IRIBackground(iri_cfg)
+        obs = {**obs, "log10_ne_iri": bg.log10_ne(obs["lat"], obs["lon"], obs["alt_km"],
+                                                  obs["time_s"])}  # fmt: skip
+    return ro.point_inputs(obs, iri_cfg)
+
+
+def point_residuals(net: ColumnNet, points: dict, obs: dict) -> dict:
+    """log10 Ne RMSE of the field and of IRI per observation type (in-situ, profile)."""
+    from ionofield import ro
+
+    pred = ro.predict_points(net, points)
+    y, iri = points["y"].numpy(), points["iri"].numpy()
+    out = {}
+    for code, name in ((0, "insitu"), (1, "profile")):
+        m = np.asarray(obs["source"]) == code
+        if m.any():
+            out[name] = {
+                "n": int(m.sum()),
+                "rmse_log10": float(np.sqrt(np.mean((pred[m] - y[m]) ** 2))),
+                "iri_rmse_log10": float(np.sqrt(np.mean((iri[m] - y[m]) ** 2))),
+            }
+    return out
 
 
 def gim_residuals(pred: np.ndarray, obs: np.ndarray, rms: np.ndarray) -> dict:
@@ -112,7 +150,8 @@ def write_outputs(
         h5["time_s"] = [(e - swx.EPOCH).total_seconds() for e in maps.epochs]
         h5.attrs["layout"] = "log10_ne[time, alt, lat, lon], m^-3; above alt_km[-1]: plasmasphere"
     with atomic_write(out / "residuals.json") as fh:
-        json.dump({"gim": record["gim"], "history": record["history"]}, fh, indent=1)
+        keep = ("gim", "insitu", "profile", "history")
+        json.dump({k: record[k] for k in keep if k in record}, fh, indent=1)
 
 
 def compare(pred: IonexMaps | np.ndarray, epochs: list, other: IonexMaps) -> dict:

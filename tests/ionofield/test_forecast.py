@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 import torch
@@ -82,3 +84,31 @@ def test_ingest_ro_cli_writes_profiles_of_any_date(gim_dir, tmp_path, iri_cache)
     assert set(np.unique(table["profile_id"])) == set(range(len(files)))
     days = np.unique(np.floor(table["time_s"] / 86400.0))
     assert days.size == 2  # 2024-05-08 and 2024-10-16 in one table
+
+
+def test_nowcast_fits_a_map_and_points_and_writes_residuals_per_type(gim_dir, coarse_iri, tmp_path):
+    import json
+    from dataclasses import replace
+
+    import h5py
+
+    from ionofield import nowcast as nc
+
+    code = read_ionex(gim_dir / "codg0080.20i.Z")
+    one = replace(code, epochs=code.epochs[:2], tec_tecu=code.tec_tecu[:2],
+                  rms_tecu=code.rms_tecu[:2])  # fmt: skip
+    t0 = (code.epochs[0] - dt.datetime(1970, 1, 1)).total_seconds()
+    alt = np.arange(150.0, 800.0, 50.0)
+    obs = {"lat": np.full(alt.size, 30.0), "lon": np.full(alt.size, 10.0), "alt_km": alt,
+           "time_s": np.full(alt.size, t0 + 1800.0), "log10_ne": np.full(alt.size, 11.0),
+           "source": np.ones(alt.size, np.int8)}  # fmt: skip
+    ns = nc.NowcastSettings(hidden=16, layers=1, fourier=4)
+    ns = replace(ns, fit=replace(ns.fit, steps=20, batch=512, eval_every=10))
+    net, rec = nc.fit_day(one, coarse_iri, ns, seed=0, obs=obs)
+    assert rec["profile"]["n"] == alt.size and np.isfinite(rec["profile"]["rmse_log10"])
+    nc.write_outputs(tmp_path, net, one, coarse_iri, rec)
+    res = json.loads((tmp_path / "residuals.json").read_text())
+    assert set(res) >= {"gim", "profile"}
+    with h5py.File(tmp_path / "field.h5") as h5:
+        assert h5["log10_ne"].shape == (2, h5["alt_km"].size, 71, 73)
+    assert read_ionex(tmp_path / "vtec.i").tec_tecu.shape == (2, 71, 73)
