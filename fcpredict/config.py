@@ -50,7 +50,8 @@ class ModelConfig:
     attn_dropout: float = 0.0
     """Dropout probability on the attention weights only."""
     energy_scale: float = 1.0
-    """Scale of the per-atom energy head output (eV)."""
+    """Global scale of the per-atom energy head output (eV, > 0); the per-element scale is
+    calibrated from the training data before training starts."""
     max_z: int = 100
     """Largest atomic number the embedding covers."""
 
@@ -62,7 +63,7 @@ class ModelConfig:
         check_range(self, "lmax", ge=0, le=6)
         check_range(self, "cutoff", gt=0, lt=_INF)
         check_range(self, "attn_dropout", ge=0, lt=1)
-        check_range(self, "energy_scale", gt=-_INF, lt=_INF)
+        check_range(self, "energy_scale", gt=0, lt=_INF)
 
 
 @dataclass(frozen=True)

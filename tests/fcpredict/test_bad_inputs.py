@@ -451,8 +451,11 @@ def test_resume_refuses_a_changed_config(base: dict[str, Path], tmp_path: Path) 
     _assert_refused(res, "model.cutoff")
     assert "--allow-config-change" in res.output
     assert (run / "checkpoints/last.pt").read_bytes() == before  # untouched
+    stale = run / "checkpoints" / ".last.pt.abc123.tmp.pt"  # left by a writer killed mid-save
+    stale.write_bytes(b"half a checkpoint")
     res = CliRunner().invoke(cli, [*changed, "--allow-config-change"])
     assert res.exit_code == 0, res.output
+    assert not stale.exists()
     res = CliRunner().invoke(cli, [*args, "--steps", "4", "--resume"])  # train.steps may change
     _assert_refused(res, "model.cutoff")  # the stored config now has cutoff 3.9
     res = CliRunner().invoke(cli, [*args, "--resume", "--run-dir", str(tmp_path / "none")])
