@@ -578,3 +578,28 @@ def test_bad_mode_option(args, needle, gim_dir):
         args += ["--out", str(out / "x")]
     check_refused(invoke(args), needle)
     assert not out.exists()
+
+
+# --- the library facade raises the same one-line UserErrors ------------------------------
+
+
+def test_api_facade_errors(trained):
+    from common.errors import UserError
+    from ionofield import api
+
+    assert all(hasattr(api, name) for name in api.__all__)
+    np.testing.assert_allclose(api.parse_axis("-87.5:87.5:2.5", "--lat")[[0, -1]], [-87.5, 87.5])
+    assert api.parse_axis("0:1:0.1", "--lat").size == 11  # STOP kept despite rounding
+    assert api.parse_axis("10:-10:-5", "--lat").tolist() == [10, 5, 0, -5, -10]
+    for text in ("0:90.5:0.5", "1:1:0", "5:0:1", "0:1", "x:1:1", "0:nan:1"):
+        with pytest.raises(UserError, match="--lat"):
+            api.parse_axis(text, "--lat")
+    with pytest.raises(UserError, match="--time"):
+        api.parse_times(["2015-03-16T25:00"])
+    model, cfg = api.load_model(trained)
+    grid = (np.array([95.0]), np.array([0.0]), np.array([300.0]))
+    with pytest.raises(UserError, match=r"--lat: grid axis"):
+        api.predict(model, cfg, np.array([api.parse_times([TIME])[0]]), grid)
+    with pytest.raises(UserError, match="data.scenario"):
+        api.fit(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, scenario="")), "x")
+    assert not Path("x").exists()
