@@ -147,25 +147,50 @@ def train(
 @click.argument("in_path", metavar="IN", type=click.Path())
 @click.argument("out_path", metavar="OUT", type=click.Path(dir_okay=False))
 @click.option(
+    "--method",
+    type=click.Choice(["newton", "learned"]),
+    default=None,
+    help="newton: the residual-driven prior alone (no checkpoint); learned: a trained "
+    "checkpoint. Default: learned with --checkpoint, else newton.",
+)
+@click.option(
     "--checkpoint",
     type=click.Path(),
-    required=True,
-    help="Trained checkpoint (best.pt or last.pt).",
+    default=None,
+    help="Trained checkpoint (best.pt or last.pt); needed by --method learned.",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(1, 10),
+    default=1,
+    show_default=True,
+    help="newton: conformal-factor (+ momentum) Newton iterations.",
+)
+@click.option(
+    "--no-momentum",
+    is_flag=True,
+    help="newton: skip the CTT momentum step (conformal factor only).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write OUT even if median or RMS |Ham| or ||Mom|| is more than 5% worse than IN.",
 )
 @click.option(
     "--patch",
     type=click.IntRange(4),
     default=32,
     show_default=True,
-    help="Core size of the patches the grid is cut into.",
+    help="learned: core size of the patches the grid is cut into.",
 )
 @click.option(
     "--halo",
     type=click.IntRange(0),
     default=8,
     show_default=True,
-    help="Cells of context added around each patch core.",
+    help="learned: cells of context added around each patch core.",
 )
+@click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option(
     "--format",
     "fmt",
@@ -176,38 +201,31 @@ def train(
 )
 @device_option
 def correct(
-    in_path: str, out_path: str, checkpoint: str, patch: int, halo: int, fmt: str, device: str
+    in_path: str, out_path: str, method: str | None, checkpoint: str | None, **opts: Any
 ) -> None:
-    """Correct the initial data in IN (nrfix/GRChombo HDF5 or AMReX plotfile) and write OUT."""
-    from common.config import to_dict
-    from common.device import resolve_device
-    from nrfix.api import correct_grid, provenance, read_grid, summarize
-    from nrfix.formats import GridData, write_chombo, write_hdf5
-    from nrfix.train import load_model
+    """Correct the initial data in IN (nrfix/GRChombo HDF5 or AMReX plotfile) and write OUT.
 
-    grid = read_grid(in_path)  # validates before anything is written
-    dev = resolve_device(device)
-    model, cfg = load_model(checkpoint, dev)
-    vars_out = correct_grid(model, grid.vars, patch, halo, dev, dx=grid.dx)
-    before, after = summarize(grid.vars, grid.dx), summarize(vars_out, grid.dx)
-    prov = provenance(
-        "correct",
-        input=str(in_path),
-        checkpoint=str(checkpoint),
-        config=to_dict(cfg),
-        patch=patch,
-        halo=halo,
-        before=before,
-        after=after,
-    )
-    out = GridData(
-        vars_out, grid.dx, grid.origin, {}, {**grid.attrs, "corrected_from": str(in_path)}
-    )
-    (write_chombo if fmt == "grchombo" else write_hdf5)(out_path, out, prov)
-    click.echo(
-        f"median |Ham| {before['ham_median']:.3e} -> {after['ham_median']:.3e}; "
-        f"RMS ||Mom|| {before['mom_rms']:.3e} -> {after['mom_rms']:.3e}; wrote {out_path}"
-    )
+    Before and after are measured on IN's cells. If median or RMS |Ham| or ||Mom|| gets more
+    than 5% worse, OUT is not written (exit 1) unless --force.
+    """
+    from common.device import resolve_device
+    from nrfix.correct import correct_file, summary_line
+
+    method = method or ("learned" if checkpoint else "newton")
+    options = {
+        "iterations": opts["iterations"],
+        "momentum": not opts["no_momentum"],
+        "chi_excision": opts["chi_excision"],
+        "patch": opts["patch"],
+        "halo": opts["halo"],
+        "format": opts["fmt"],
+    }
+    if method == "learned":
+        options["device"] = resolve_device(opts["device"])
+    cmp = correct_file(in_path, out_path, method, checkpoint, opts["force"], options)
+    click.echo(f"{method}: {summary_line(cmp)}; wrote {out_path}")
+    if cmp["worse"]:
+        click.echo("WARNING: written with --force although " + "; ".join(cmp["worse"]), err=True)
 
 
 @cli.command()

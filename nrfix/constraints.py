@@ -306,3 +306,37 @@ def ham_of_chi(chi_g: torch.Tensor, parts: dict[str, torch.Tensor], dx: float) -
     dchi2 = torch.einsum("bi...,bj...,bij...->b...", dchi, dchi, h_uu)
     ricci = 2.0 * box_chi - 2.5 * dchi2 / chi + chi * parts["r_hat"]
     return ricci - (chi / parts["chi0"]) ** 3 * parts["tr_a2"] + parts["kk"]
+
+
+def mom_parts(vars25: torch.Tensor, dx: float, chi_floor: float = 1e-6) -> dict[str, torch.Tensor]:
+    """Everything Mom needs except A_ij: h^ij, Gamma~^i_jk, d chi / chi and -(2/3) d K.
+
+    Mom is affine in A_ij, so :func:`mom_of_a` with these parts is Mom for any A_ij.
+    """
+    h_g = sym_to_full(vars25[:, C_H])
+    h_uu = inverse_sym(interior(h_g))
+    _, ull = christoffel(diff1(h_g, dx), h_uu)
+    chi = torch.clamp(interior(vars25[:, IDX["chi"]]), min=chi_floor)
+    return {
+        "h_uu": h_uu,
+        "ull": ull,
+        "dlogchi": diff1(vars25[:, IDX["chi"]], dx) / chi[:, None],
+        "k_term": -(2.0 / 3.0) * diff1(vars25[:, IDX["K"]], dx),
+    }
+
+
+def mom_of_a(a6_g: torch.Tensor, parts: dict[str, torch.Tensor], dx: float) -> torch.Tensor:
+    """Mom_i (B, 3, X-4, Y-4, Z-4) for A_ij given as (B, 6, X, Y, Z) components.
+
+    Mom_i = -(2/3) d_i K + h^jk D~_k A_ij - (3/2) h^jk A_ij d_k chi / chi (see
+    :func:`constraints`), with the other fields from :func:`mom_parts`.
+    """
+    h_uu, ull = parts["h_uu"], parts["ull"]
+    a_g = sym_to_full(a6_g)
+    a = interior(a_g)
+    covd_a = torch.einsum("bjki...->bijk...", diff1(a_g, dx))
+    covd_a = covd_a - torch.einsum("blij...,blk...->bijk...", ull, a)
+    covd_a = covd_a - torch.einsum("blik...,blj...->bijk...", ull, a)
+    covd_term = torch.einsum("bjk...,bkji...->bi...", h_uu, covd_a)
+    chi_term = -1.5 * torch.einsum("bjk...,bij...,bk...->bi...", h_uu, a, parts["dlogchi"])
+    return parts["k_term"] + covd_term + chi_term
