@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import UserError
 from fcpredict.phonopy_io import FcInputError, fc_unit_factor, load_phonopy
 
 __all__ = [
@@ -183,7 +184,7 @@ def _calculator(name: str) -> Any:
         return LennardJones(sigma=2.3, epsilon=0.4, rc=6.0, smooth=True)
     if name == "morse":
         return MorsePotential(epsilon=0.5, r0=2.6, rho0=6.0)
-    raise ValueError(f"unknown calculator {name!r} (emt|lj|morse)")
+    raise UserError(f"--calculator: unknown calculator {name!r} (emt, lj or morse)")
 
 
 def _random_unitcell(rng: np.random.Generator, elements: list[str]) -> Any:
@@ -236,6 +237,10 @@ def make_dataset(
     from common.io import atomic_path, atomic_write
     from fcpredict.phonopy_io import _quiet, to_compact
 
+    if n_structures < 1 or not 1 <= dim <= 4 or seed < 0:
+        raise UserError(
+            f"make-data needs n >= 1, 1 <= dim <= 4, seed >= 0 (got {n_structures}, {dim}, {seed})"
+        )
     rng = np.random.default_rng(seed)
     calc = _calculator(calculator)
     elements = list(elements or EMT_FCC_A)
