@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "plot",
     "run_demo",
+    "finetune",
 ]
 
 
@@ -291,6 +292,40 @@ def plot(prediction: str | Path, reference: str | Path, output: str | Path) -> P
 
     pred, ref = load_phonopy(prediction), load_phonopy(reference)
     return plot_bands_dos(pred, ref, output, title=Path(reference).name)
+
+
+def finetune(
+    data: Sequence[str | Path],
+    val: Sequence[str | Path],
+    output: str | Path,
+    **settings: Any,
+) -> dict[str, Any]:
+    """PFT-style fine-tuning of SevenNet-0 on DFT phonopy folders (:mod:`fcpredict.finetune`).
+
+    Parameters
+    ----------
+    data
+        Training phonopy folders (FORCE_SETS / FORCE_CONSTANTS / force_constants.hdf5), or
+        parents of them.
+    val
+        Validation folders for early stopping (never the material you will test on).
+    output
+        Checkpoint for ``predict --checkpoint``.
+    **settings
+        Fields of :class:`fcpredict.finetune.FinetuneConfig` (steps, lr, seed, ...).
+
+    Returns
+    -------
+    dict
+        Checkpoint path, best step, validation curve, CPU seconds.
+    """
+    from fcpredict.finetune import FinetuneConfig, run_finetune
+
+    try:
+        cfg = FinetuneConfig(**{k: v for k, v in settings.items() if v is not None})
+    except TypeError as exc:
+        raise UserError(f"finetune: {exc}") from None
+    return run_finetune(list(data), list(val), output, cfg)
 
 
 def run_demo(out: str | Path, steps: int = 200, device: str = "cpu") -> dict[str, Any]:

@@ -205,6 +205,41 @@ def predict(
     click.echo("wrote " + ", ".join(str(f) for f in files))
 
 
+@cli.command("finetune")
+@click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Training phonopy folder (FORCE_SETS / FORCE_CONSTANTS), or a parent (repeatable).",
+)
+@click.option(
+    "--val",
+    "val_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Validation folder for early stopping; never the material you test on (repeatable).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write."
+)
+@click.option("--steps", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def finetune(
+    data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int, lr: float,
+    seed: int,
+) -> None:  # fmt: skip
+    """Fine-tune SevenNet-0 on DFT force constants (Hessian-vector products, force co-training,
+    early stopping on --val); `predict --checkpoint OUTPUT` then uses it.
+    """
+    from fcpredict import api
+
+    out = api.finetune(data_dirs, val_dirs, output, steps=steps, lr=lr, seed=seed)
+    click.echo(json.dumps(out))
+
+
 @cli.command("evaluate")
 @click.argument("prediction", type=click.Path(exists=True))
 @click.argument("reference", type=click.Path(exists=True))

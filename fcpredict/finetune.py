@@ -197,7 +197,7 @@ def _step(state: dict[str, Any], cfg: FinetuneConfig, train: list[Material]) -> 
             loss = loss + cfg.w_forces * force_loss(model, g, f)
         loss = loss / len(idx)
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
     if cfg.l2sp > 0:
         reg = sum((p - p0).pow(2).sum() for p, p0 in zip(state["params"], state["theta0"]))
         (cfg.l2sp * reg).backward()
@@ -295,3 +295,53 @@ def save_finetuned(
     return save_checkpoint(
         path, step=hist.get("best_step", 0), config=to_dict(full), model=model, extra=extra
     )
+
+
+def material_folders(paths: list[str | Path]) -> list[Path]:
+    """Phonopy folders named by ``paths`` (a folder with a phonopy yaml, or a parent of such)."""
+    from common.errors import UserError
+
+    names = ("phonopy_disp.yaml", "phonopy.yaml", "phonopy_params.yaml")
+    out = []
+    for p in map(Path, paths):
+        if any((p / n).is_file() for n in names):
+            out.append(p)
+            continue
+        subs = sorted(
+            d for d in p.iterdir() if d.is_dir() and any((d / n).is_file() for n in names)
+        )
+        if not subs:
+            raise UserError(f"{p}: no phonopy folder (phonopy_disp.yaml or phonopy.yaml) here")
+        out.extend(subs)
+    return out
+
+
+def run_finetune(
+    data: list[str | Path],
+    val: list[str | Path],
+    output: str | Path,
+    cfg: FinetuneConfig,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Load the folders, fine-tune, write the checkpoint ``output``; returns the history.
+
+    Parameters
+    ----------
+    data : training phonopy folders (or parents of them).
+    val : validation folders for early stopping (empty: the last weights are kept).
+    output : checkpoint path for ``fcpredict predict --checkpoint``.
+    cfg : fine-tuning settings.
+    log : callable(dict) for progress lines.
+    """
+    from common.errors import UserError
+
+    train_f, val_f = material_folders(data), material_folders(val) if val else []
+    overlap = {f.resolve() for f in train_f} & {f.resolve() for f in val_f}
+    if overlap:
+        raise UserError(f"--val: {sorted(map(str, overlap))[0]} is also a training folder")
+    cutoff = 5.0  # SevenNet-0
+    train = [load_material(f, cutoff) for f in train_f]
+    vals = [load_material(f, cutoff) for f in val_f]
+    _, hist = finetune(train, vals, cfg, out=output, log=log)
+    return {"checkpoint": str(output), "best_step": hist["best_step"], "val": hist["val"],
+            "cpu_s": round(hist["cpu_s"], 1)}  # fmt: skip

@@ -69,3 +69,24 @@ def test_no_improvement_keeps_pretrained_weights(stiff_nacl) -> None:
     assert hist["best_step"] == 0
     ref = load_backbone("sevennet-0", dtype=torch.float32).state_dict()
     assert all(torch.equal(v, ref[k]) for k, v in model.state_dict().items())
+
+
+def test_cli_finetune_then_predict(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from fcpredict.cli import cli
+
+    data = tmp_path / "data"
+    r = CliRunner().invoke(cli, ["make-data", str(data), "--n", "2", "--dim", "1"])
+    assert r.exit_code == 0, r.output
+    a, b = sorted(p for p in data.iterdir() if p.is_dir())
+    ck = tmp_path / "ft.pt"
+    args = ["finetune", "--data", str(a), "--val", str(b), "--steps", "1", "-o", str(ck)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "pred" / "FORCE_CONSTANTS"
+    r = CliRunner().invoke(cli, ["predict", str(b), "--checkpoint", str(ck), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.is_file()
+    r = CliRunner().invoke(cli, [*args[:3], "--val", str(a), "--steps", "1", "-o", str(ck)])
+    assert r.exit_code != 0 and "also a training folder" in r.output
