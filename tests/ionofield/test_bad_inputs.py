@@ -566,6 +566,8 @@ def test_bad_ionprf(case, tmp_path):
         (["nowcast", "A", "--seed", "-1"], "--seed"),
         (["ingest-ro", "--out", "OUT"], "FILES"),
         (["forecast", "MISSING", "B"], "MISSING"),
+        (["nowcast", "MISSING"], "MISSING"),
+        (["ingest-ro", "MISSING", "--out", "OUT"], "MISSING"),
     ],
 )
 def test_bad_mode_option(args, needle, gim_dir):
