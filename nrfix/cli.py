@@ -289,7 +289,8 @@ def solve(in_path: str, out_path: str, chi_excision: float, tol: float) -> None:
     res = solve_file(in_path, out_path, chi_excision, tol)
     rep, before, after = res["report"], res["before"], res["after"]
     click.echo(
-        f"{rep['newton_steps']} Newton steps, {rep['wall_s']:.1f} s; median |Ham| "
+        f"{rep['newton_steps']} Newton steps, {rep['wall_s']:.1f} s; residual max "
+        f"{rep['residual_max']:.2e} (tol {tol:.0e}, {rep['stopped']}); median |Ham| "
         f"{before['ham_median']:.3e} -> {after['ham_median']:.3e}; wrote {out_path}"
     )
 

@@ -90,3 +90,14 @@ def test_dst_inverts_the_stencil():
         s = lambda o, a=ax: np.roll(pad, -o, axis=a)[2:-2, 2:-2, 2:-2]  # noqa: E731
         lap = lap + (-s(-2) + 16 * s(-1) - 30 * s(0) + 16 * s(1) - s(2)) / (12 * dx * dx)
     assert np.allclose(lap, r, atol=1e-10)
+
+
+def test_elliptic_reports_residual_and_reason():
+    from nrfix.elliptic import solve_conformal_factor
+
+    x = _grid("bowen_york", BY)
+    _, rep = solve_conformal_factor(x, DX, tol=1e-10)
+    assert not rep.converged and rep.residual_max >= 1e-10 and rep.stopped
+    assert rep.stopped != "tolerance reached"
+    _, rep = solve_conformal_factor(x, DX, time_budget_s=0.0)
+    assert rep.stopped == "time budget used up" and rep.newton_steps == 0
