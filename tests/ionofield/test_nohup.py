@@ -105,3 +105,42 @@ def test_nohup_fails_loudly_without_python(tmp_path):
     assert not (tmp_path / "r").exists()
     res = _script("resume", "missing", cwd=tmp_path)
     assert res.returncode == 1 and "no such run directory" in res.stderr
+
+
+def test_nohup_simulates_first_and_resumes_with_the_same_options(tmp_path):
+    """The argument plumbing, with a stub interpreter that only records its calls."""
+    calls = tmp_path / "calls.txt"
+    stub = tmp_path / "python"
+    stub.write_text(
+        "#!/usr/bin/env bash\n"
+        '[ "$1" = -c ] && exit 0\n'  # the 'can it import ionofield' check
+        f'echo "$*" >> "{calls}"\n'
+    )
+    stub.chmod(0o755)
+    opts = ["--preset", "tiny", "--set", "train.lr=3e-4", "--set=iri.dlat_deg=10", "--steps", "7"]
+    res = _script("start", "run", *opts, cwd=tmp_path, PY=str(stub))
+    assert res.returncode == 0, res.stderr
+    pid = int((tmp_path / "run" / "nohup.pid").read_text())
+    _wait(lambda: not _alive(pid), 30, "the stub")
+    run = tmp_path / "run"
+    simulate, train = calls.read_text().splitlines()
+    assert simulate == (
+        f"-m ionofield --threads 1 simulate --out {run}/scenario --preset tiny "
+        "--set train.lr=3e-4 --set=iri.dlat_deg=10"
+    )
+    stored = " ".join(opts)
+    assert train == (
+        f"-m ionofield --threads 1 train {stored} --scenario {run}/scenario --run-dir {run}"
+    )
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    (run / "scenario").mkdir()
+    (run / "scenario" / "scenario.json").write_text("{}")
+    res = _script("resume", "run", "--allow-config-change", cwd=tmp_path, PY=str(stub))
+    assert res.returncode == 0, res.stderr
+    pid = int((run / "nohup.pid").read_text())
+    _wait(lambda: not _alive(pid), 30, "the stub")
+    resumed = calls.read_text().splitlines()[2]
+    assert resumed == f"{train} --resume --allow-config-change"  # no second simulation
+    res = _script("start", "run", cwd=tmp_path, PY=str(stub))
+    assert res.returncode == 1 and "already started" in res.stderr
