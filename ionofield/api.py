@@ -81,10 +81,11 @@ def evaluate_run(
     from common.io import atomic_write
     from ionofield.evaluate import evaluate
     from ionofield.iri import IRIBackground
-    from ionofield.prepare import load_prepared
+    from ionofield.prepare import load_prepared, test_indices
 
     model, cfg = load_model(run, resolve_device(device))
-    prep, (_, held) = load_prepared(cfg, scenario)
+    prep, _ = load_prepared(cfg, scenario)
+    held = test_indices(cfg, prep)  # blocks that never chose a checkpoint
     idx = np.arange(prep.y.shape[0]) if all_data or held.size == 0 else held
     metrics = evaluate(model, prep, idx, cfg, IRIBackground(cfg.iri), cfg.sim.storm_kp)
     run_path = Path(run)

@@ -8,6 +8,7 @@ the ``seq_len`` hours ending at h. Both are stored once per hour and indexed per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,7 +43,10 @@ class Prepared:
 
 
 def prepare(
-    cfg: IonofieldConfig, scenario: Scenario, background: IRIBackground, dtype=torch.float32
+    cfg: IonofieldConfig,
+    scenario: Scenario,
+    background: IRIBackground,
+    dtype: torch.dtype = torch.float32,
 ) -> Prepared:
     """Compute every per-point and per-hour quantity once."""
     o, t0 = scenario.obs, float(scenario.tec_epochs_s[0])
@@ -103,16 +107,36 @@ def make_batch(
     return batch
 
 
-def split_indices(cfg: IonofieldConfig, p: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) observation indices: every ``holdout_every``-th time block is held out."""
+def _held_parts(cfg: IonofieldConfig, p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out mask, is-test mask): held blocks alternate between validation and test."""
     from ionofield.data import holdout_mask
 
-    held = holdout_mask(p.time_s.numpy(), p.t0_s, cfg.data.holdout_block_h, cfg.data.holdout_every)
-    return np.flatnonzero(~held), np.flatnonzero(held)
+    d = cfg.data
+    held = holdout_mask(p.time_s.numpy(), p.t0_s, d.holdout_block_h, d.holdout_every)
+    block = np.floor((p.time_s.numpy() - p.t0_s) / (3600.0 * d.holdout_block_h)).astype(np.int64)
+    is_test = held & (np.floor_divide(block, max(d.holdout_every, 1)) % 2 == 1)
+    return held, is_test
+
+
+def split_indices(cfg: IonofieldConfig, p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) observation indices.
+
+    Every ``holdout_every``-th time block is held out; held blocks alternate between the
+    validation split (chooses best.pt) and the test split (:func:`test_indices`, what
+    ``evaluate`` reports), so the reported numbers never select a checkpoint.
+    """
+    held, is_test = _held_parts(cfg, p)
+    return np.flatnonzero(~held), np.flatnonzero(held & ~is_test)
+
+
+def test_indices(cfg: IonofieldConfig, p: Prepared) -> np.ndarray:
+    """Indices of the test split: held-out blocks never used for training or validation."""
+    _, is_test = _held_parts(cfg, p)
+    return np.flatnonzero(is_test)
 
 
 def load_prepared(
-    cfg: IonofieldConfig, scenario_dir, dtype=torch.float32
+    cfg: IonofieldConfig, scenario_dir: str | Path, dtype: torch.dtype = torch.float32
 ) -> tuple[Prepared, tuple]:
     """Read a scenario folder and prepare it with the config's IRI grid."""
     from ionofield.data import load_scenario

@@ -112,3 +112,12 @@ def test_nowcast_fits_a_map_and_points_and_writes_residuals_per_type(gim_dir, co
     with h5py.File(tmp_path / "field.h5") as h5:
         assert h5["log10_ne"].shape == (2, h5["alt_km"].size, 71, 73)
     assert read_ionex(tmp_path / "vtec.i").tec_tecu.shape == (2, 71, 73)
+
+
+def test_validation_and_test_splits_are_disjoint(tiny_cfg, tiny_prepared):
+    from ionofield.prepare import test_indices
+
+    prep, (train, val) = tiny_prepared
+    test = test_indices(tiny_cfg, prep)
+    assert val.size and test.size
+    assert not set(val) & set(test) and not set(train) & set(test) and not set(train) & set(val)
