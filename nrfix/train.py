@@ -14,7 +14,6 @@ is checked before the run directory is created, so a refused run leaves nothing 
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,33 +60,6 @@ of median |Ham| after/before on the whole validation grids."""
 
 READ_ERRORS = (ValueError, OSError, KeyError, IndexError, MemoryError)
 """What a reader may raise on a damaged file besides its own one-line errors."""
-
-
-def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """``common.checkpoint.load_checkpoint`` with a plain one-line refusal of foreign files.
-
-    A checkpoint is a zip archive (``torch.save``); anything else (empty, truncated, a bare
-    pickle, another format) is refused before torch reads a byte, and a zip holding objects
-    other than tensors and plain data is refused by torch's ``weights_only`` loader without
-    running them (its hint to rerun with ``weights_only=False`` is not passed on).
-    """
-    path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise CheckpointError(
-            "not an nrfix checkpoint (not a torch.save zip archive: empty, truncated or "
-            "another kind of file)",
-            path=path,
-        )
-    try:
-        return load_checkpoint(path, map_location=device)
-    except CheckpointError as exc:
-        if "weights_only" not in str(exc):
-            raise
-        raise CheckpointError(
-            "not an nrfix checkpoint (it holds objects other than tensors and plain data; "
-            "refused without loading them)",
-            path=path,
-        ) from None
 
 
 def _restore(ckpt: dict, path: Path, model: NRFixNet, *states: Any, rng: bool = True) -> int:
@@ -264,7 +236,7 @@ def _resume_checkpoint(cfg: Config, run_dir: Path, allow: bool, info: DistInfo) 
     path = last_checkpoint(run_dir)
     if not path.is_file():
         raise UserError(f"--resume: {path} does not exist")
-    ckpt = read_checkpoint(path, info.device)
+    ckpt = load_checkpoint(path, map_location=info.device)
     changed = check_resume_config(ckpt["config"], to_dict(cfg), allow=allow, source=path)
     if changed:
         log.warning("resuming with a changed config (--allow-config-change): %s", changed)
@@ -403,7 +375,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NR
     common.checkpoint.CheckpointError
         Missing, corrupt or foreign file, or weights that do not fit the stored config.
     """
-    ckpt = read_checkpoint(path, device)
+    ckpt = load_checkpoint(path, map_location=device)
     try:
         cfg = from_dict(Config, ckpt["config"], source=str(path))
     except ConfigError as exc:

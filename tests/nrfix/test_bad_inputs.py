@@ -270,13 +270,13 @@ def _make_ckpt(kind: str, tmp: Path, good: Path) -> Path:
 
 CKPT_CASES = {
     "missing": "not found|does not exist",
-    "empty": "not an nrfix checkpoint",
-    "truncated": "not an nrfix checkpoint",
-    "text": "not an nrfix checkpoint",
-    "hdf5": "not an nrfix checkpoint",
+    "empty": "not a physics-ml checkpoint",
+    "truncated": "not a physics-ml checkpoint",
+    "text": "not a physics-ml checkpoint",
+    "hdf5": "not a physics-ml checkpoint",
     "foreign_dict": "not a physics-ml checkpoint",
-    "pickle_payload": "not an nrfix checkpoint",
-    "zip_payload": "not an nrfix checkpoint.*refused",
+    "pickle_payload": "not a physics-ml checkpoint",
+    "zip_payload": "refused.*Python objects",
     "wrong_weights": "do not fit.*size mismatch",
     "bad_config": "channels",
 }
