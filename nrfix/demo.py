@@ -70,8 +70,8 @@ def run_demo(out: Path, steps: int | None = None) -> Iterator[str]:
     yield f"[3/5] corrected test grid in {t_nn:.2f} s (elliptic solve {t_solve:.2f} s)"
     summary = {
         "uncorrected": summarize(test.vars, test.dx),
-        "nrfix": summarize(fixed, test.dx),
-        "elliptic": summarize(solved, test.dx),
+        "nrfix": summarize(fixed, test.dx, reference=test.vars),  # the input's cells
+        "elliptic": summarize(solved, test.dx, reference=test.vars),
         "wall_s": {"nrfix": t_nn, "elliptic": t_solve},
     }
     summary["verdict"] = verdict(summary["uncorrected"], summary["nrfix"])
