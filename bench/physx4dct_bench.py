@@ -211,6 +211,11 @@ def main() -> None:
         raw={"runs": results},
     )
     print(path)
+    from physx4dct.plots import plot_trajectory
+
+    for name, runs in results.items():  # true vs reconstructed trajectory, first seed
+        if runs and runs[0].get("motion"):
+            plot_trajectory(runs[0]["motion"], args.out / f"trajectory_{name}.png", name)
     for row in table.rows:
         print(" | ".join(str(c) for c in row))
 

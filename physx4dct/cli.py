@@ -157,6 +157,11 @@ def phantom(
 @seed_option
 @device_option
 @dtype_option
+@click.option(
+    "--rasterizer",
+    type=click.Choice(["torch", "cuda"]),
+    help="Projector: torch splatter (default) or R²-Gaussian's CUDA X-ray rasterizer.",
+)
 def train(
     data: str,
     run_dir: str,
@@ -172,6 +177,7 @@ def train(
     seed: int | None,
     device: str,
     dtype: str | None,
+    rasterizer: str | None,
 ) -> None:
     """Reconstruct one scan into RUN_DIR (config.yaml, metrics.jsonl, checkpoints/).
 
@@ -187,6 +193,7 @@ def train(
         "dtype": dtype,
         "train.period_init_s": period_init,
         "fusion.fusion_mode": fusion_mode,
+        "train.rasterizer": rasterizer,
     }
     cfg = _load_cfg(preset, config_file, sets, overrides)
     metrics = fit(

@@ -526,6 +526,9 @@ class TrainConfig:
     """Checkpoint interval (iterations)."""
     budget: int = 2_000_000
     """Window cells evaluated per chunk in the splatter/voxelizer (memory bound)."""
+    rasterizer: Literal["torch", "cuda"] = "torch"
+    """Projector: torch (the pure-torch splatter, default) or cuda (R²-Gaussian's X-ray
+    rasterizer when it and a CUDA device are present; `physx4dct.rasterizer`)."""
 
     def __post_init__(self) -> None:
         """Range checks."""

@@ -54,6 +54,7 @@ from physx4dct.geometry import ConeGeometry
 from physx4dct.losses import projection_loss, tv3d
 from physx4dct.model import Model4D, build_model, rebind
 from physx4dct.projector import splat_view
+from physx4dct.rasterizer import get_splatter
 from physx4dct.voxelizer import random_subgrid, voxelize
 
 __all__ = ["fit", "initial_model", "load_model", "make_optimizer", "render_projection"]
@@ -158,10 +159,12 @@ def render_projection(
     t: Tensor | None,
     step: int = 0,
     budget: int = 2_000_000,
+    rasterizer: str = "torch",
 ) -> tuple[Tensor, DeformOut | None, tuple[Tensor, Tensor, Tensor]]:
     """Projection (H, W) at gantry `angle` and normalised time `t` (None = canonical)."""
     means, cov, dens, out = model.gaussians_at(t, step)
-    return splat_view(geo, angle, means, cov, dens, budget), out, (means, cov, dens)
+    splat = splat_view if rasterizer == "torch" else get_splatter(rasterizer)
+    return splat(geo, angle, means, cov, dens, budget), out, (means, cov, dens)
 
 
 def _step_loss(
@@ -174,7 +177,9 @@ def _step_loss(
     gauss = None
     for j in idx.tolist():
         t = data.t[j] if fine else None
-        pred, out, g = render_projection(model, geo, data.angles[j], t, step, tc.budget)
+        pred, out, g = render_projection(
+            model, geo, data.angles[j], t, step, tc.budget, tc.rasterizer
+        )
         preds.append(pred)
         gauss = gauss or g
         if out is not None:
@@ -211,7 +216,7 @@ def _periodic_loss(
     t = data.t[j]
     shifted = torch.where(t + period <= 1.0, t + period, t - period)
     pred, _, _ = render_projection(
-        model, data.scan.geo, data.angles[j], shifted, step, cfg.train.budget
+        model, data.scan.geo, data.angles[j], shifted, step, cfg.train.budget, cfg.train.rasterizer
     )
     pc = projection_loss(pred[None], data.proj[j][None], cfg.loss.dssim)
     parts["periodic"] = float(pc.detach())
@@ -247,7 +252,12 @@ def validate(model: Model4D, cfg: Config, data: _Data) -> dict[str, float]:
     for k in range(data.val_proj.shape[0]):
         t = data.val_t[k] if model.deformation is not None else None
         pred, _, _ = render_projection(
-            model, data.scan.geo, data.val_angles[k], t, budget=cfg.train.budget
+            model,
+            data.scan.geo,
+            data.val_angles[k],
+            t,
+            budget=cfg.train.budget,
+            rasterizer=cfg.train.rasterizer,
         )
         mse.append(float(((pred - data.val_proj[k]) ** 2).mean()))
     peak = float(data.val_proj.max())
@@ -472,6 +482,7 @@ def fit(
     if not cfg.data.path:
         raise UserError("no scan given (--data or data.path)", path="--data")
     scan, run = read_scan(cfg.data.path), Path(run_dir)
+    get_splatter(cfg.train.rasterizer)  # cuda without CUDA: refused before the run dir
     ckpt = _check_resume(cfg, run, allow_config_change) if resume else None
     info = setup_distributed(device)
     try:
