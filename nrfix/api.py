@@ -301,19 +301,38 @@ def _check_cells(grid: GridData, chi_excision: float, path: str | Path) -> None:
 
 
 def evaluate_files(
-    paths: list[str | Path] | tuple[str | Path, ...], chi_excision: float = CHI_EXCISION
+    paths: list[str | Path] | tuple[str | Path, ...],
+    chi_excision: float = CHI_EXCISION,
+    reference: str | Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`summarize` of every file (all files are read and checked first).
+    """:func:`summarize` of every file on the same cells (all files are read and checked first).
+
+    The cells are those of ``reference`` (chi_reference >= threshold), by default the first
+    path when every grid has its shape (before/after a correction: the input's cells);
+    grids of different shapes are each measured on their own cells.
 
     Returns
     -------
     dict
-        Path (as given) -> constraint norms of that file on its own cells.
+        Path (as given) -> constraint norms of that file.
     """
     grids = {str(p): read_grid(p) for p in paths}
     for p, g in grids.items():
         _check_cells(g, chi_excision, p)
-    return {p: summarize(g.vars, g.dx, chi_excision) for p, g in grids.items()}
+    ref = read_grid(reference) if reference is not None else next(iter(grids.values()))
+    if reference is not None:
+        _check_cells(ref, chi_excision, reference)
+        for p, g in grids.items():
+            if g.vars.shape != ref.vars.shape:
+                raise UserError(
+                    f"grid {g.vars.shape[1:]} differs from the reference's {ref.vars.shape[1:]}",
+                    path=p,
+                )
+    same = all(g.vars.shape == ref.vars.shape for g in grids.values())
+    return {
+        p: summarize(g.vars, g.dx, chi_excision, reference=ref.vars if same else None)
+        for p, g in grids.items()
+    }
 
 
 def solve_file(

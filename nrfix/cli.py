@@ -232,11 +232,21 @@ def correct(
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def evaluate(paths: tuple[str, ...], chi_excision: float, as_json: bool) -> None:
-    """Report RMS/median |Ham| and ||Mom|| (punctures excised) of one or more data files."""
+@click.option(
+    "--reference",
+    type=click.Path(),
+    default=None,
+    help="Measure every file on this file's cells (default: the first PATH when the grids match).",
+)
+def evaluate(
+    paths: tuple[str, ...], chi_excision: float, as_json: bool, reference: str | None
+) -> None:
+    """Report RMS/median |Ham| and ||Mom|| (punctures excised) of one or more data files,
+    all on the same cells: those of the first file (the input of a correction) or --reference.
+    """
     from nrfix.api import evaluate_files
 
-    rows = evaluate_files(paths, chi_excision)
+    rows = evaluate_files(paths, chi_excision, reference)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

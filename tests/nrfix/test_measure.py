@@ -84,3 +84,23 @@ def test_adm_mass_and_momentum():
     by = _grid("bowen_york", {"punctures": [{"m": 0.3, "pos": [0.1, 0, 0], "P": p}]}, n, box)
     got = summarize(by.vars, by.dx)["adm_momentum"]
     assert np.allclose(got, p, rtol=0.1, atol=0.01)
+
+
+def test_evaluate_measures_on_the_first_files_cells(kerr_schild, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from nrfix.cli import cli
+    from nrfix.formats import GridData, write_hdf5
+
+    a = write_hdf5(tmp_path / "in.h5", kerr_schild)
+    y = _cheat(kerr_schild)
+    b = write_hdf5(tmp_path / "out.h5", GridData(y, kerr_schild.dx, kerr_schild.origin))
+    res = CliRunner().invoke(cli, ["evaluate", str(a), str(b), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert rows[str(a)]["cells"] == rows[str(b)]["cells"]
+    assert rows[str(b)] == measure_correction(kerr_schild.vars, y, kerr_schild.dx)["after"]
+    res = CliRunner().invoke(cli, ["evaluate", str(b), "--reference", str(a), "--json"])
+    assert json.loads(res.output)[str(b)]["cells"] == rows[str(a)]["cells"]
