@@ -20,7 +20,7 @@ from fcpredict.graph import Graph
 from fcpredict.hessian import asr_error, force_constants, index_symmetry_error, symmetrize_fc
 from fcpredict.thermal import thermal_errors
 
-__all__ = ["predict_fc", "phonon_metrics", "band_paths", "NEG_THZ"]
+__all__ = ["predict_fc", "finite_displacement_fc", "phonon_metrics", "band_paths", "NEG_THZ"]
 
 NEG_THZ = -0.05
 """Frequencies below this (THz) count as imaginary modes."""
@@ -54,6 +54,37 @@ def predict_fc(
     full = force_constants(model, graph, ph, mode=mode, compact=False)
     full = symmetrize_fc(full)
     return full_fc_to_compact_fc(ph.primitive, full) if compact else full
+
+
+def finite_displacement_fc(
+    model: torch.nn.Module, ph: Any, cutoff: float, distance: float = 0.01
+) -> np.ndarray:
+    """Compact fc from phonopy's symmetry-reduced finite displacements with the model's forces.
+
+    The model's own residual forces of the undisplaced supercell are subtracted. Not exact
+    (O(distance^2) error), but it needs only one energy+forces call per displacement, which
+    for high-symmetry crystals (Si: 1 displacement) beats 3 n_prim exact rows.
+    """
+    from fcpredict.hessian import energy_and_forces
+    from fcpredict.phonopy_io import make_phonopy
+
+    p = next(model.parameters())
+    work = make_phonopy(ph.unitcell, ph.supercell_matrix, ph.primitive_matrix)
+    work.generate_displacements(distance=distance)
+
+    def forces(cell: Any) -> np.ndarray:
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=p.dtype, device=p.device)  # noqa: E731
+        from fcpredict.neighbours import crystal_graph
+
+        g = crystal_graph(t(cell.positions), t(cell.cell), torch.as_tensor(cell.numbers), cutoff)
+        return energy_and_forces(model, g)[1].detach().double().cpu().numpy()
+
+    f0 = forces(work.supercell)
+    work.forces = np.array([forces(c) - f0 for c in work.supercells_with_displacements])
+    work.produce_force_constants()
+    from fcpredict.phonopy_io import to_compact
+
+    return to_compact(work, np.asarray(work.force_constants))
 
 
 def band_paths(ph: Any, npoints: int = 31) -> list[np.ndarray]:

@@ -13,13 +13,15 @@ product of the force field, so only the rows that symmetry cannot supply are com
   the other rows (exact for an E(3)-equivariant model);
 * ``full``: all 3N rows (any structure, no symmetry needed).
 
-Rows are batched with ``torch.func.vmap`` over ``vjp(grad(E))``; a row-by-row autograd loop
-is the fallback. Central finite differences of the forces are kept for checks.
+Rows come from a row-by-row autograd loop (default, fastest measured), ``torch.func.vmap``
+over ``vjp(grad(E))``, or forward-over-reverse ``jvp(grad(E))``; all three are exact and
+agree to round-off. Central finite differences of the forces are kept for checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,7 +59,9 @@ def _row_vectors(atoms: Sequence[int], n_atoms: int, like: torch.Tensor) -> torc
     return v
 
 
-def _rows_vmap(model: torch.nn.Module, graph: Graph, v: torch.Tensor, chunk: int | None):
+def _rows_vmap(
+    model: torch.nn.Module, graph: Graph, v: torch.Tensor, chunk: int | None
+) -> torch.Tensor:
     from torch.func import grad, vjp, vmap
 
     def energy(p: torch.Tensor) -> torch.Tensor:
@@ -67,7 +71,9 @@ def _rows_vmap(model: torch.nn.Module, graph: Graph, v: torch.Tensor, chunk: int
     return vmap(lambda t: vjp_fn(t)[0], chunk_size=chunk)(v)
 
 
-def _rows_loop(model: torch.nn.Module, graph: Graph, v: torch.Tensor, create_graph: bool):
+def _rows_loop(
+    model: torch.nn.Module, graph: Graph, v: torch.Tensor, create_graph: bool
+) -> torch.Tensor:
     pos = graph.positions.detach().requires_grad_(True)
     (g,) = torch.autograd.grad(model(graph, pos).sum(), pos, create_graph=True)
     rows = []
@@ -75,6 +81,17 @@ def _rows_loop(model: torch.nn.Module, graph: Graph, v: torch.Tensor, create_gra
         (r,) = torch.autograd.grad(g, pos, v[k], retain_graph=True, create_graph=create_graph)
         rows.append(r)
     return torch.stack(rows)
+
+
+def _rows_fwd(model: torch.nn.Module, graph: Graph, v: torch.Tensor) -> torch.Tensor:
+    """Forward-over-reverse Hessian-vector products H v_k = jvp(grad E, v_k), one per row."""
+    from torch.func import grad, jvp
+
+    def energy(p: torch.Tensor) -> torch.Tensor:
+        return model(graph, p).sum()
+
+    pos = graph.positions.detach()
+    return torch.stack([jvp(grad(energy), (pos,), (v[k],))[1] for k in range(v.shape[0])])
 
 
 def hessian_rows(
@@ -87,21 +104,20 @@ def hessian_rows(
 ) -> torch.Tensor:
     """Phi[a, j, alpha, beta] for the atoms a in ``atoms``: shape (len(atoms), N, 3, 3).
 
-    ``method``: 'vmap' (torch.func, batched), 'loop' (one autograd call per row) or 'auto'
-    (vmap, falling back to the loop if an operator has no batching rule). Training needs
-    ``create_graph=True``, which uses the loop.
+    ``method``: 'loop' (one reverse-over-reverse autograd call per row, the forward and first
+    backward shared), 'vmap' (torch.func vmap over the rows' vector-Jacobian products), 'fwd'
+    (forward-over-reverse Hessian-vector products, one jvp per row) or 'auto' = 'loop', the
+    fastest exact path measured on CPU (bench/fcpredict_timing.py: vmap and fwd were slower
+    for both the equiformer and SevenNet-0). Training needs ``create_graph=True`` (loop).
     """
     n_atoms = graph.positions.shape[0]
     v = _row_vectors(atoms, n_atoms, graph.positions)
-    if create_graph or method == "loop":
+    if create_graph or method in ("loop", "auto"):
         rows = _rows_loop(model, graph, v, create_graph)
-    elif method in ("vmap", "auto"):
-        try:
-            rows = _rows_vmap(model, graph, v, chunk)
-        except (RuntimeError, NotImplementedError):
-            if method == "vmap":
-                raise
-            rows = _rows_loop(model, graph, v, False)
+    elif method == "vmap":
+        rows = _rows_vmap(model, graph, v, chunk)
+    elif method == "fwd":
+        rows = _rows_fwd(model, graph, v)
     else:
         raise ValueError(f"unknown Hessian method {method!r}")
     # rows[3a+alpha, j, beta] = d2E/dr_a^alpha dr_j^beta
@@ -147,7 +163,7 @@ def finite_difference_rows(
 def force_constants(
     model: torch.nn.Module,
     graph: Graph,
-    phonon,
+    phonon: Any,
     mode: str = "primitive",
     compact: bool = True,
     method: str = "auto",
