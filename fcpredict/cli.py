@@ -226,7 +226,7 @@ def predict(
 )
 @click.option("--steps", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 def finetune(
     data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int, lr: float,
     seed: int,
