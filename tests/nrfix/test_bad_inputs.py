@@ -211,6 +211,7 @@ def _grid_commands(bad: Path, trained: Path, out: Path) -> dict[str, list]:
     return {
         "evaluate": ["evaluate", bad],
         "correct": ["correct", bad, out / "fixed.h5", "--checkpoint", ckpt],
+        "correct-newton": ["correct", bad, out / "fixed.h5", "--method", "newton"],
         "solve": ["solve", bad, out / "solved.h5"],
         "plot-hist-before": ["plot-hist", bad, good, "--out", out / "figs"],
         "plot-hist-after": ["plot-hist", good, bad, "--out", out / "figs"],
@@ -225,10 +226,11 @@ def test_bad_grid_file(kind, command, trained, tmp_path):
     _refused(args, re.escape(bad.name), GRID_CASES[kind], watch=(tmp_path, trained))
 
 
-@pytest.mark.parametrize("kind", ["empty", "nan", "small_grid", "plot_truncated"])
-def test_bad_after_file_of_plot_hist(kind, trained, tmp_path):
+@pytest.mark.parametrize("command", ["plot-hist-after", "correct-newton"])
+@pytest.mark.parametrize("kind", ["empty", "nan", "small_grid", "plot_truncated", "chombo_huge"])
+def test_bad_file_other_commands(kind, command, trained, tmp_path):
     bad = _make_bad(kind, tmp_path, trained / "data/test_000.h5")
-    args = _grid_commands(bad, trained, tmp_path / "out")["plot-hist-after"]
+    args = _grid_commands(bad, trained, tmp_path / "out")[command]
     _refused(args, re.escape(bad.name), GRID_CASES[kind], watch=(tmp_path, trained))
 
 
@@ -426,6 +428,10 @@ OPTION_CASES = [
     (["solve", "{good}", "{out}", "--tol", "nan"], "--tol.*finite"),
     (["correct", "{good}", "{out}", "--checkpoint", "{ckpt}", "--patch", "0"], "--patch"),
     (["correct", "{good}", "{out}", "--checkpoint", "{ckpt}", "--halo", "-1"], "--halo"),
+    (["correct", "{good}", "{out}", "--iterations", "0"], "--iterations"),
+    (["correct", "{good}", "{out}", "--method", "bogus"], "--method"),
+    (["correct", "{good}", "{out}", "--method", "learned"], "--checkpoint"),
+    (["correct", "{good}", "{out}", "--chi-excision", "nan"], "--chi-excision.*finite"),
     (["plot-hist", "{good}", "--out", "{out}", "--chi-excision", "inf"], "--chi-excision"),
     (["demo", "--out", "{out}", "--steps", "0"], "--steps"),
     (["demo", "--out", "{out}", "--steps", "-3"], "--steps"),
