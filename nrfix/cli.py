@@ -32,7 +32,7 @@ CHI_HELP = "Cells with chi below this are excised (punctures) from the norms."
 class FiniteRange(click.FloatRange):
     """``click.FloatRange`` that also refuses NaN and infinity (NaN passes every comparison)."""
 
-    name = "finite float range"
+    name = "float range"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """Convert, check the range, then refuse a non-finite number."""
