@@ -5,6 +5,9 @@ arXiv:2411.02453) is trained against a differentiable CCZ4 Hamiltonian/momentum 
 core (GRChombo conventions) to reduce the constraint violation of initial data while staying
 close to the input. Includes analytic data generators, readers for nrfix/GRChombo HDF5 and
 AMReX plotfiles, and a classical elliptic conformal-factor solve as a baseline.
+
+The library facade is :mod:`nrfix.api` (what the ``nrfix`` command calls); configuration in
+:mod:`nrfix.config`, training in :mod:`nrfix.train` (``fit``, ``load_model``).
 """
 
 __version__ = "0.1.0"
