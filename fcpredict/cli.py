@@ -58,6 +58,13 @@ def _checked(parse: str) -> Any:
     return callback
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse NaN (click's FloatRange lets it through: every comparison with NaN is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number")
+    return value
+
+
 @cli.command("make-data")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option(
@@ -225,7 +232,14 @@ def predict(
     "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write."
 )
 @click.option("--steps", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
+@click.option(
+    "--lr",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=5e-5,
+    show_default=True,
+    callback=_finite,
+    help="Learning rate (0 < lr <= 1).",
+)
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 def finetune(
     data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int, lr: float,

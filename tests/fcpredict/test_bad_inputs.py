@@ -289,6 +289,32 @@ def test_predict_refuses_bad_poscar(
     assert not out.parent.exists()
 
 
+FINETUNE_CASES = [
+    ("FORCE_SETS", _truncated, "FORCE_SETS"),
+    ("force_constants.hdf5", _nan_hdf5, "force_constants.hdf5"),
+    ("phonopy_disp.yaml", _nan_yaml_lattice, "NaN or Inf"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "corrupt", "token"),
+    FINETUNE_CASES,
+    ids=[f"{n}-{f.__name__.strip('_')}" for n, f, _ in FINETUNE_CASES],
+)
+def test_finetune_refuses_bad_data(
+    base: dict[str, Path], tmp_path: Path, name: str, corrupt: Callable, token: str
+) -> None:
+    pytest.importorskip("sevenn")
+    folder = _bad_folder(base, tmp_path, name, corrupt)
+    out = tmp_path / "out" / "finetuned.pt"
+    val = base["data"] / "s0001"
+    res = CliRunner().invoke(
+        cli, ["finetune", "--data", str(folder), "--val", str(val), "-o", str(out)]
+    )
+    _assert_refused(res, token, name)
+    assert not out.parent.exists()
+
+
 CKPT_CASES = [_empty, _truncated, _garbage]
 
 
@@ -388,6 +414,12 @@ OPTION_CASES = [
     (["train", "--data", "{data}", "--run-dir", "{run}", "--preset", "nope"], "nope"),
     (["train", "--run-dir", "{run}", "--preset", "tiny"], "no training data"),
     (["demo", "--out", "{out}", "--steps", "0"], "--steps"),
+    (["finetune", "--data", "{ref}", "-o", "{out}", "--lr", "nan"], "--lr"),
+    (["finetune", "--data", "{ref}", "-o", "{out}", "--lr", "inf"], "--lr"),
+    (["finetune", "--data", "{ref}", "-o", "{out}", "--lr", "0"], "--lr"),
+    (["finetune", "--data", "{ref}", "-o", "{out}", "--steps", "0"], "--steps"),
+    (["finetune", "--data", "{ref}", "-o", "{out}", "--seed", "-1"], "--seed"),
+    (["finetune", "--data", "{run}", "-o", "{out}"], "--data"),
 ]
 
 
