@@ -389,6 +389,8 @@ OPTION_CASES = [
     (["predict", "{poscar}", "-o", "{out}", "--checkpoint", "{ckpt}", "--dim", "1.5 1 1"], "--dim"),
     (["predict", "{poscar}", "-o", "{out}", "--checkpoint", "{ckpt}"], "--dim"),
     (["predict", "{ref}", "-o", "{out}", "--checkpoint", "{ckpt}", "--mode", "x"], "--mode"),
+    (["predict", "{ref}", "-o", "{out}"], "--checkpoint"),
+    (["predict", "{ref}", "-o", "{out}", "--backbone", "mace-mp"], "--backbone"),
     (["predict", "{ref}", "-o", "{out}", "--checkpoint", "{ckpt}", "--device", "tpu"], "tpu"),
     (["evaluate", "{ref}", "{ref}", "--mesh", "0 8 8"], "--mesh"),
     (["evaluate", "{ref}", "{ref}", "--mesh", "nan 8 8"], "--mesh"),
