@@ -70,20 +70,25 @@ def test_one_day_nowcast_beats_iri_on_withheld_cells(gim_dir, coarse_iri):
     assert fit_rmse < 0.7 * iri_rmse
 
 
-def test_ingest_ro_cli_writes_profiles_of_any_date(gim_dir, tmp_path, iri_cache):
+def test_ingest_ro_writes_profiles_of_any_date(gim_dir, tmp_path, coarse_iri):
+    from ionofield import ro
     from ionofield.data import read_observations
 
     files = sorted(str(p) for p in gim_dir.glob("ionPrf_*.nc"))
     out = tmp_path / "ro.h5"
-    import os
-
-    env = {"IONOFIELD_CACHE": str(iri_cache), **os.environ}
-    res = CliRunner(env=env).invoke(cli, ["ingest-ro", *files, "--out", str(out)])
-    assert res.exit_code == 0, res.output
+    ro.write(out, ro.ingest(files, coarse_iri), files)
     table = read_observations(out)
     assert set(np.unique(table["profile_id"])) == set(range(len(files)))
     days = np.unique(np.floor(table["time_s"] / 86400.0))
     assert days.size == 2  # 2024-05-08 and 2024-10-16 in one table
+
+
+def test_ingest_ro_cli_refuses_a_non_profile(tmp_path):
+    bad = tmp_path / "ionPrf_bad.nc"
+    bad.write_text("not netcdf")
+    res = CliRunner().invoke(cli, ["ingest-ro", str(bad), "--out", str(tmp_path / "o.h5")])
+    assert res.exit_code != 0 and "ionPrf_bad.nc" in res.output
+    assert not (tmp_path / "o.h5").exists()
 
 
 def test_nowcast_fits_a_map_and_points_and_writes_residuals_per_type(gim_dir, coarse_iri, tmp_path):
