@@ -38,8 +38,8 @@ SHARED = REPO.parent / "shared" / "data" / "fcpredict" / "phonopy"
 CACHE = REPO / "runs" / "bench" / "fcpredict" / "lomo_rows.jsonl"
 MATERIALS = ["NaCl", "MgO", "Si", "MgB2", "ZnO", "SnO2", "Cr", "CaTiO3"]
 SEEDS = [0, 1, 2]
-FT = dict(steps=4, materials_per_step=2, probes=1, lr=3e-4, w_forces=0.2, l2sp=1e-3,
-          eval_every=2, patience=2, val_probes=2)  # fmt: skip
+FT = dict(steps=3, materials_per_step=2, probes=1, lr=3e-4, w_forces=0.2, l2sp=1e-3,
+          eval_every=3, patience=1, val_probes=2)  # fmt: skip
 KEEP = (
     "freq_mae_mesh_thz",
     "fc_rel_frobenius",

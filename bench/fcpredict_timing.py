@@ -1,0 +1,131 @@
+"""Hessian timing on Si supercells (64 and 216 atoms) -> results/fcpredict/hessian_timing.json.
+
+For each model (the untrained cpu-preset equiformer and SevenNet-0, float32, one thread):
+
+* naive: all 3N Hessian rows with the autograd loop, measured in full (never extrapolated);
+* fcpredict primitive rows (3 n_prim = 6 for Si, phonopy-free translation expansion) with each
+  exact path: loop (reverse-over-reverse), vmap (torch.func over vjp), fwd (forward-over-
+  reverse jvp); ``method='auto'`` uses the one this table shows fastest (loop);
+* phonopy finite displacements with the same model's forces (Si needs one displacement).
+
+Times are CPU seconds of this process (``time.process_time``): the machine is shared, so wall
+time mostly measures the other jobs; wall seconds are stored in ``raw`` too. ``--max-naive``
+and ``--max-fwd`` skip the naive loop / the fwd path above that many atoms (cost on a shared
+machine); skipped cells say "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from fcpredict.apply import finite_displacement_fc, supercell_graph
+from fcpredict.hessian import force_constants, hessian_rows
+from fcpredict.phonopy_io import make_phonopy
+
+
+def si_phonopy(dim: int) -> Any:
+    """Diamond Si, conventional 8-atom cell, dim x dim x dim supercell, fcc primitive."""
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    frac = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    frac = np.vstack([frac, frac + 0.25])
+    unit = PhonopyAtoms(symbols=["Si"] * 8, cell=np.eye(3) * 5.43, scaled_positions=frac)
+    return make_phonopy(unit, [dim] * 3, "F")
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
+    t, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.process_time() - c, time.perf_counter() - t
+
+
+def _models() -> dict[str, tuple[torch.nn.Module, float]]:
+    from common.config import load_config
+    from fcpredict.backbones import load_backbone
+    from fcpredict.config import PRESETS_DIR, Config
+    from fcpredict.model import build_model
+
+    cfg = load_config(Config, preset="cpu", presets_dir=PRESETS_DIR)
+    torch.manual_seed(0)
+    eq = build_model(cfg.model).float().eval()
+    seven = load_backbone("sevennet-0", dtype=torch.float32)
+    return {"equiformer (cpu preset)": (eq, cfg.model.cutoff), "SevenNet-0": (seven, 5.0)}
+
+
+def _one(
+    model: torch.nn.Module, cutoff: float, dim: int, naive: bool, fwd: bool = True
+) -> dict[str, Any]:
+    """Timings of every path on the dim^3 Si supercell."""
+    ph = si_phonopy(dim)
+    n = len(ph.supercell)
+    g = supercell_graph(ph, cutoff, torch.float32, torch.device("cpu"))
+    rec: dict[str, Any] = {"atoms": n, "edges": int(g.edge_index.shape[1])}
+    ref = None
+    for path in ("loop", "vmap", "fwd") if fwd else ("loop", "vmap"):
+        fc, cpu, wall = _timed(force_constants, model, g, ph, compact=True, method=path)
+        ref = fc if ref is None else ref
+        rec[path] = {"cpu_s": cpu, "wall_s": wall, "max_diff": float(np.abs(fc - ref).max())}
+    fd, cpu, wall = _timed(finite_displacement_fc, model, ph, cutoff)
+    rec["phonopy_fd"] = {"cpu_s": cpu, "wall_s": wall, "max_diff": float(np.abs(fd - ref).max())}
+    rec["naive"] = None
+    if naive:
+        _, cpu, wall = _timed(hessian_rows, model, g, list(range(n)), method="loop")
+        rec["naive"] = {"cpu_s": cpu, "wall_s": wall, "rows": 3 * n}
+    return rec
+
+
+def bench(max_naive: int, max_fwd: int) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+    """Table rows and raw records; the naive loop / fwd path only up to that many atoms."""
+    rows, raw = [], []
+    for name, (model, cutoff) in _models().items():
+        for dim in (2, 3):
+            n = 8 * dim**3
+            rec = {"model": name, **_one(model, cutoff, dim, n <= max_naive, n <= max_fwd)}
+            raw.append(rec)
+            print(rec, flush=True)
+            t_naive = rec["naive"]["cpu_s"] if rec["naive"] else None
+            for path in ("loop", "vmap", "fwd", "phonopy_fd"):
+                if path not in rec:
+                    rows.append([name, rec["atoms"], path, "not run", "", "", ""])
+                    continue
+                c = rec[path]["cpu_s"]
+                speed = round(t_naive / c, 1) if t_naive else ""
+                diff = f"{rec[path]['max_diff']:.1e}"
+                naive_s = round(t_naive, 1) if t_naive else "not run"
+                rows.append([name, rec["atoms"], path, round(c, 2), naive_s, speed, diff])
+    return rows, raw
+
+
+def main() -> None:
+    """Run the timing bench and write its JSON."""
+    from common.results import Table, write_result
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-naive", type=int, default=216, help="naive loop up to N atoms")
+    ap.add_argument("--max-fwd", type=int, default=216, help="fwd path up to N atoms")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    rows, raw = bench(args.max_naive, args.max_fwd)
+    cols = ["model", "atoms", "path", "CPU s (6 primitive rows / FD)", "naive 3N loop CPU s",
+            "speed-up vs naive", "max |diff| vs loop (eV/A^2)"]  # fmt: skip
+    table = Table(
+        "timing", cols, rows,
+        "Force constants of Si supercells, one thread, CPU seconds of the process (the "
+        "machine was shared, wall time is in raw). Exact paths agree to round-off; phonopy "
+        "finite displacements (0.01 A, one displacement for Si) differ at O(h^2).",
+    )  # fmt: skip
+    path = write_result(
+        "fcpredict", "hessian_timing", tables=[table], config={"threads": 1, "dtype": "float32"},
+        seeds=[0], title="Hessian paths: timing on 64 and 216 atoms",
+        raw={"records": raw, "max_naive": args.max_naive, "max_fwd": args.max_fwd},
+    )  # fmt: skip
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
