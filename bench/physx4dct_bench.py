@@ -131,10 +131,16 @@ def _summary(results: dict[str, list[dict]]) -> list[list]:
 
     rows = []
     for name, runs in results.items():
+        if not runs:
+            continue
 
         def ms(get, digits: int = 2, runs=runs) -> str:
             m, s = mean_sd([get(r) for r in runs])
-            return f"{m:.{digits}f} ± {s:.{digits}f}"
+            return (
+                f"{m:.{digits}f} ± {s:.{digits}f} (n={len(runs)})"
+                if len(runs) < 3
+                else (f"{m:.{digits}f} ± {s:.{digits}f}")
+            )
 
         rows.append(
             [
@@ -146,6 +152,44 @@ def _summary(results: dict[str, list[dict]]) -> list[list]:
                 ms(lambda r: r["motion"]["tumour_rms_mm"], 1),
                 ms(lambda r: r["motion"]["diaphragm_rms_mm"], 1),
                 ms(lambda r: r["wall_s"], 0),
+            ]
+        )
+    return rows
+
+
+def _paired(a: list[dict], b: list[dict]) -> tuple[float, float, str]:
+    """Mean and sd of the per-seed PSNR3D (X²) difference a - b, and 'tie' when the mean
+    lies within one sd of zero (the difference is inside the seed spread).
+    """
+    from common.results import mean_sd
+
+    pairs = {r["seed"]: r["mean"]["psnr_x2"] for r in b}
+    diffs = [r["mean"]["psnr_x2"] - pairs[r["seed"]] for r in a if r["seed"] in pairs]
+    if not diffs:
+        return float("nan"), float("nan"), "n/a"
+    m, s = mean_sd(diffs)
+    return m, s, "tie" if abs(m) <= s else ("ahead" if m > 0 else "behind")
+
+
+def _targets(results: dict[str, list[dict]], voxel_mm: float) -> list[list]:
+    """Issue 27 targets per 4D method: tumour RMS below the voxel, >= 3 dB over static."""
+    rows = []
+    for name in ("hexplane4d", "physx_best"):
+        runs = results.get(name) or []
+        if not runs:
+            continue
+        tum = float(np.mean([r["motion"]["tumour_rms_mm"] for r in runs]))
+        m, s, word = _paired(runs, results.get("static3d") or [])
+        hm, hs, hword = _paired(runs, results.get("hexplane4d") or [])
+        rows.append(
+            [
+                name,
+                f"{tum:.1f}",
+                f"{voxel_mm:.1f}",
+                "met" if tum < voxel_mm else "not met",
+                f"{m:+.2f} ± {s:.2f} ({word})",
+                "met" if m >= 3.0 else "not met",
+                "-" if name == "hexplane4d" else f"{hm:+.2f} ± {hs:.2f} ({hword})",
             ]
         )
     return rows
@@ -167,6 +211,7 @@ def main() -> None:
     ap.add_argument(
         "--rescore", action="store_true", help="With --reuse: re-score the saved volumes."
     )
+    ap.add_argument("--cached-only", action="store_true", help="Only tabulate runs already cached.")
     ap.add_argument("--out", type=Path, default=OUT_DEFAULT)
     args = ap.parse_args()
     from common.results import Table, write_result
@@ -174,6 +219,9 @@ def main() -> None:
     results: dict[str, list[dict]] = {m: [] for m in args.methods.split(",")}
     for seed in args.seeds:
         for name in results:
+            if args.cached_only and not (args.out / f"seed{seed}" / f"{name}.json").is_file():
+                print(f"seed {seed}: {name} not run (--cached-only)", flush=True)
+                continue
             print(f"seed {seed}: {name}", flush=True)
             results[name].append(run_one(name, args, seed, args.out))
     cfg = dataclasses.asdict(_phantom_cfg(args, 0))
@@ -200,11 +248,26 @@ def main() -> None:
             f"mean ± sd over seeds {args.seeds}, all 10 phases scored."
         ),
     )
+    targets = Table(
+        "targets",
+        [
+            "method",
+            "tumour RMS (mm)",
+            "voxel (mm)",
+            "tumour RMS < voxel",
+            "ΔPSNR3D X² vs static (dB)",
+            ">= 3 dB over static",
+            "ΔPSNR3D X² vs HexPlane (dB)",
+        ],
+        _targets(results, voxel),
+        caption="Issue-27 targets; differences are per-seed pairs, mean ± sd; 'tie' when the "
+        "mean is within one sd of zero.",
+    )
     config = {"phantom": cfg, "iterations": args.iterations, "physx_best": _PHYSX_BEST}
     path = write_result(
         "physx4dct",
         "bench_noisy",
-        tables=[table],
+        tables=[table, targets],
         config=config,
         seeds=args.seeds,
         title="physx4dct on the noisy non-inverse-crime phantom",
@@ -216,7 +279,7 @@ def main() -> None:
     for name, runs in results.items():  # true vs reconstructed trajectory, first seed
         if runs and runs[0].get("motion"):
             plot_trajectory(runs[0]["motion"], args.out / f"trajectory_{name}.png", name)
-    for row in table.rows:
+    for row in table.rows + targets.rows:
         print(" | ".join(str(c) for c in row))
 
 
