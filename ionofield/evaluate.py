@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from ionofield import swx
 from ionofield.config import IonofieldConfig
+from ionofield.iri import IRIBackground
 from ionofield.model import RSTMRF, sample_maps
 from ionofield.prepare import TEC_SCALE, Prepared
 from ionofield.simulate import IONEX_LAT, IONEX_LON
@@ -29,7 +31,7 @@ class TecContextCache:
 
     def __init__(
         self, model: RSTMRF, prep: Prepared, cfg: IonofieldConfig, size: int | None = None
-    ):
+    ) -> None:
         self.model, self.prep, self.cfg = model, prep, cfg
         self.size = size or cfg.eval.cache_size
         self.store: OrderedDict[int, torch.Tensor] = OrderedDict()
@@ -73,7 +75,7 @@ class TecContextCache:
 
 
 def context_at(
-    time_s: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, t0_s: float, source
+    time_s: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, t0_s: float, source: Callable
 ) -> torch.Tensor:
     """Direction (B, 2) at points, cos^2-blended between the bracketing hourly contexts.
 
@@ -92,7 +94,7 @@ def context_at(
     return w0 * both[:n] + (1.0 - w0) * both[n:]
 
 
-def direct_source(cache: TecContextCache):
+def direct_source(cache: TecContextCache) -> Callable:
     """A ``source`` with the cache's maths but no memory (the reference path)."""
     return lambda hours: cache.direct(torch.as_tensor(hours))
 
@@ -139,7 +141,11 @@ def grid_points(lats: np.ndarray, lons: np.ndarray, alts: np.ndarray) -> np.ndar
 
 
 def predict_grid(
-    model: RSTMRF | None, background, cfg: IonofieldConfig, grid: tuple, times_s: np.ndarray
+    model: RSTMRF | None,
+    background: IRIBackground,
+    cfg: IonofieldConfig,
+    grid: tuple,
+    times_s: np.ndarray,
 ) -> np.ndarray:
     """log10 Ne (T, n_lat, n_lon, n_alt) of IRI + residual (IRI only when ``model`` is None)."""
     lats, lons, alts = grid
@@ -164,7 +170,7 @@ def predict_grid(
 
 
 def field_tec_maps(
-    model: RSTMRF | None, background, cfg: IonofieldConfig, times_s: np.ndarray
+    model: RSTMRF | None, background: IRIBackground, cfg: IonofieldConfig, times_s: np.ndarray
 ) -> np.ndarray:
     """VTEC [TECU] (T, 71, 73) integrated from the field over the IRI altitude range."""
     alts = np.arange(cfg.iri.alt_min_km, cfg.iri.alt_max_km + 0.1, cfg.sim.tec_dalt_km)
@@ -208,7 +214,7 @@ def evaluate(
     prep: Prepared,
     idx: np.ndarray,
     cfg: IonofieldConfig,
-    background,
+    background: IRIBackground,
     storm_kp: float = 5.0,
 ) -> dict:
     """Held-out metrics: point RMSEs, VTEC RMSE vs the maps, TEC-direction agreement + cache."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +50,7 @@ def start_time_s(sim: SimConfig) -> float:
 class StormDriver:
     """Storm index from real Kp: S = EWMA_tau(max(Kp - 3, 0) / 5), hourly, clipped to [0, 1.2]."""
 
-    def __init__(self, t0_s: float, t1_s: float, tau_h: float):
+    def __init__(self, t0_s: float, t1_s: float, tau_h: float) -> None:
         hours = np.arange(np.floor(t0_s / 3600) - 48, np.ceil(t1_s / 3600) + 2)
         drive = np.maximum(swx.kp_at(hours * 3600.0) - 3.0, 0.0) / 5.0
         alpha, s, out = 1.0 - np.exp(-1.0 / tau_h), 0.0, np.empty_like(drive)
@@ -65,7 +67,7 @@ class StormDriver:
 class Truth:
     """The perturbed ionosphere log10 Ne(lat, lon, alt, t) of a scenario."""
 
-    def __init__(self, background: IRIBackground, sim: SimConfig, t0_s: float, t1_s: float):
+    def __init__(self, background: IRIBackground, sim: SimConfig, t0_s: float, t1_s: float) -> None:
         self.bg, self.sim = background, sim
         self.fast, self.slow = StormDriver(t0_s, t1_s, 3.0), StormDriver(t0_s, t1_s, 8.0)
         rng = np.random.default_rng(sim.seed + 1)
@@ -123,11 +125,19 @@ class Truth:
         peak = [v[:, None] for v in self._peak(lat, lon, np.full(m, float(time_s)))]
         return self._perturb(10.0 ** log_iri.reshape(m, k), alt_km[None, :], *peak)
 
-    def _peak(self, lat, lon, time_s) -> tuple[np.ndarray, ...]:
+    def _peak(self, lat: np.ndarray, lon: np.ndarray, time_s: np.ndarray) -> tuple[np.ndarray, ...]:
         """(NmF2, hmF2, a, dh) of IRI and of the change at (lat, lon, t)."""
         return (*self.bg.f2_peak(lat, lon, time_s), *self.peak_change(lat, lon, time_s))
 
-    def _perturb(self, ne_iri, alt_km, nm, hm, a, dh) -> np.ndarray:
+    def _perturb(  # noqa: PLR0913 - the Chapman change needs each peak quantity
+        self,
+        ne_iri: np.ndarray,
+        alt_km: np.ndarray,
+        nm: np.ndarray,
+        hm: np.ndarray,
+        a: np.ndarray,
+        dh: np.ndarray,
+    ) -> np.ndarray:
         """log10 of IRI + the Chapman change (arrays broadcast), floored at 0.1 Ne_IRI."""
         h = self.sim.chapman_scale_km
         change = nm * (
@@ -180,7 +190,7 @@ def sample_observations(
     return cols
 
 
-def tec_maps(columns, epochs_s: np.ndarray, alt_km: np.ndarray) -> np.ndarray:
+def tec_maps(columns: Callable, epochs_s: np.ndarray, alt_km: np.ndarray) -> np.ndarray:
     """VTEC [TECU] (T, 71, 73) on the IONEX grid of a field given by columns:
     ``columns(lat (M,), lon (M,), alt_km (K,), t) -> log10 Ne (M, K)``.
     """
@@ -197,7 +207,7 @@ def ionex_name(day: dt.date) -> str:
     return f"ionf{day.timetuple().tm_yday:03d}0.{day.year % 100:02d}i"
 
 
-def simulate(cfg: IonofieldConfig, out_dir: str | Path, log=None) -> dict:
+def simulate(cfg: IonofieldConfig, out_dir: str | Path, log: logging.Logger | None = None) -> dict:
     """Write a scenario: observations.h5, tec/*.i (IONEX, one file per day), scenario.json."""
     from ionofield.data import write_observations
 
