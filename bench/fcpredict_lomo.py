@@ -146,11 +146,11 @@ def finetuned(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None:
     from fcpredict.finetune import FinetuneConfig, finetune, load_material
 
     mats = {m: load_material(SHARED / m, 5.0, torch.float32) for m in MATERIALS}
-    for held in folds:
-        others = [m for m in MATERIALS if m != held]
-        val = others[(MATERIALS.index(held)) % len(others)]
-        train = [mats[m] for m in others if m != val]
-        for seed in seeds:
+    for seed in seeds:  # seed-major: every fold gets seed 0 first
+        for held in folds:
+            others = [m for m in MATERIALS if m != held]
+            val = others[(MATERIALS.index(held)) % len(others)]
+            train = [mats[m] for m in others if m != val]
             t, c = time.time(), time.process_time()
             model, hist = finetune(train, [mats[val]], FinetuneConfig(seed=seed, **FT))
             ph = load_phonopy(SHARED / held, produce_fc=False)
@@ -262,7 +262,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.part != "none":
-        refs = {m: load_phonopy(SHARED / m) for m in MATERIALS}
+        need = MATERIALS if args.part == "zeroshot" else args.folds.split(",")
+        refs = {m: load_phonopy(SHARED / m) for m in need}
         if args.part == "zeroshot":
             zeroshot(refs)
         else:
