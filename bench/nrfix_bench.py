@@ -147,7 +147,7 @@ def convergence(n: int, iterations: int) -> list[list[Any]]:
         dx = BOX / m
         x = generate(
             "bowen_york", by_params(0, False), (m,) * 3, dx, np.full(3, -BOX / 2 + dx / 2) + 0.013
-        )
+        ).vars
         y, _ = correct_vars(x, dx, "newton", options={"iterations": iterations})
         cmp = compare(x, y, dx)
         meds[m] = (cmp["before"]["ham_median"], cmp["after"]["ham_median"])

@@ -26,6 +26,7 @@ from nrfix.constraints import (
     IDX,
     constraints,
     diff1,
+    diff2,
     full_to_sym,
     inverse_sym,
     mom_of_a,
@@ -101,3 +102,117 @@ def momentum_direction(
     with torch.no_grad():
         da = delta_a(embed(sol), x, dx)[0].numpy()
     return da, {"gmres_iterations": counter["n"], "linear_rel_residual": lin_res}
+
+
+def _ham_mom(chi_g: torch.Tensor, a6_g: torch.Tensor, parts: dict, dx: float) -> torch.Tensor:
+    """(1, 4, ...) Ham and Mom_i for conformal factor chi_g and A_ij (h_ij, K from ``parts``)."""
+    from nrfix.constraints import interior
+
+    chi = interior(chi_g)
+    dchi, d2chi = diff1(chi_g, dx), diff2(chi_g, dx)
+    h_uu, ull = parts["h_uu"], parts["ull"]
+    box = torch.einsum(
+        "bij...,bij...->b...", d2chi - torch.einsum("bmkl...,bm...->bkl...", ull, dchi), h_uu
+    )
+    dchi2 = torch.einsum("bi...,bj...,bij...->b...", dchi, dchi, h_uu)
+    a = interior(sym_to_full(a6_g))
+    a_uu = torch.einsum("bik...,bjl...,bkl...->bij...", h_uu, h_uu, a)
+    ham = (
+        2.0 * box
+        - 2.5 * dchi2 / chi
+        + chi * parts["r_hat"]
+        - torch.einsum("bij...,bij...->b...", a, a_uu)
+        + parts["kk"]
+    )
+    mom = mom_of_a(a6_g, {**parts, "dlogchi": dchi / chi[:, None]}, dx)
+    return torch.cat([ham[:, None], mom], dim=1)
+
+
+def coupled_direction(
+    vars25: np.ndarray, dx: float, free: np.ndarray, restart: int = 40, restarts: int = 8
+) -> tuple[np.ndarray, np.ndarray, dict]:  # noqa: PLR0914
+    """One Newton step for Ham = Mom = 0 in (u, W) together: psi -> psi + u and
+    Abar_ij -> Abar_ij + (L W)_ij (A_ij = chi^(3/2) Abar_ij). Rows weighted by 1 / abs terms;
+    block preconditioner: the flat Poisson (Ham) and vector Poisson (Mom) DST inverses.
+    Returns u (X, Y, Z), W (3, X, Y, Z) and info.
+    """
+    from nrfix.constraints import ham_parts
+    from nrfix.newton import dst_laplacian_inverse
+
+    x = torch.from_numpy(np.ascontiguousarray(vars25))[None]
+    chi, a0 = x[:, IDX["chi"]], x[:, C_A]
+    with torch.no_grad():
+        parts = {**ham_parts(x, dx), **mom_parts(x, dx)}
+        f0 = _ham_mom(chi, a0, parts, dx)[0].numpy()
+        c = constraints(x, dx)
+        mom_abs = c["Mom_abs"][0].norm(dim=0).numpy()[None]
+    scale = np.concatenate([c["Ham_abs"].numpy(), np.repeat(mom_abs, 3, 0)])
+    fi = free[2:-2, 2:-2, 2:-2]
+    n = int(fi.sum())
+    weight = 1.0 / np.maximum(scale[:, fi], max(1e-12 * scale[:, fi].max(), 1e-300))
+    psi = chi[0].numpy() ** -0.25
+    if not np.any(f0[:, fi]):
+        return (
+            np.zeros(free.shape),
+            np.zeros((3, *free.shape)),
+            {"gmres_iterations": 0, "linear_rel_residual": 0.0},
+        )
+
+    def tangents(v: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        full = np.zeros((4, *free.shape))
+        full[:, free] = v.reshape(4, n)
+        dchi = torch.from_numpy(-4.0 * psi**-5 * full[0])[None]
+        w = torch.from_numpy(full[1:])[None]
+        da = delta_a(w, x, dx) + 1.5 * a0 * (dchi / chi)[:, None]
+        return dchi, da
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            _, jv = torch.func.jvp(
+                lambda ch, aa: _ham_mom(ch, aa, parts, dx), (chi, a0), tangents(v)
+            )
+        return (jv[0].numpy()[:, fi] * weight).ravel()
+
+    lap_inv = dst_laplacian_inverse(fi.shape, dx)
+    psi_in = psi[2:-2, 2:-2, 2:-2][fi]
+
+    def precond(r: np.ndarray) -> np.ndarray:
+        r = r.reshape(4, n) / weight
+        out = np.empty((4, n))
+        for i in range(4):
+            box = np.zeros(fi.shape)
+            box[fi] = -(psi_in**5) * r[0] / 8.0 if i == 0 else r[i] * psi_in**6
+            out[i] = lap_inv(box)[fi]
+        return out.ravel()
+
+    a_op = spla.LinearOperator((4 * n, 4 * n), matvec=matvec, dtype=np.float64)
+    m_op = spla.LinearOperator((4 * n, 4 * n), matvec=precond, dtype=np.float64)
+    rhs = -(f0[:, fi] * weight).ravel()
+    counter = {"n": 0}
+    sol, _ = spla.gmres(
+        a_op,
+        rhs,
+        M=m_op,
+        rtol=1e-8,
+        restart=restart,
+        maxiter=restarts,
+        callback=lambda _r: counter.__setitem__("n", counter["n"] + 1),
+        callback_type="pr_norm",
+    )
+    lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
+    full = np.zeros((4, *free.shape))
+    full[:, free] = sol.reshape(4, n)
+    return full[0], full[1:], {"gmres_iterations": counter["n"], "linear_rel_residual": lin_res}
+
+
+def apply_coupled(vars25: np.ndarray, dx: float, u: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Data with psi -> psi + u and Abar -> Abar + L W (A_ij = chi^(3/2) Abar_ij)."""
+    x = torch.from_numpy(np.ascontiguousarray(vars25))[None]
+    with torch.no_grad():
+        a = vars25[C_A] + delta_a(torch.from_numpy(w)[None], x, dx)[0].numpy()
+    out = vars25.copy()
+    chi0 = vars25[IDX["chi"]]
+    chi_new = np.clip(chi0**-0.25 + u, 1e-3, None) ** -4.0
+    out[C_A] = a * (chi_new / chi0) ** 1.5
+    out[IDX["chi"]] = chi_new
+    return out
