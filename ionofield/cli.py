@@ -163,7 +163,7 @@ def _is_main() -> bool:
 @device_option
 def evaluate(run: str, scenario: str, out: str | None, all_data: bool, device: str) -> None:
     """Held-out log10 Ne RMSE (ionofield vs IRI; in-situ/profile; quiet/storm) against the noisy
-    observations and, for simulated scenarios, the noise-free truth; VTEC RMSE; cache speed-up.
+    observations and, for simulated scenarios, the noise-free truth; VTEC RMSE.
     """
     from ionofield.api import evaluate_run
     from ionofield.evaluate import summary_line

@@ -4,13 +4,14 @@ hourly TEC-context cache, and the held-out metrics (model vs IRI, quiet vs storm
 Hourly TEC-context cache: the ConvLSTM direction map of hour h (window of maps ending at
 h) is computed once and kept in an LRU of ``cache_size`` hours; a time t between hours h
 and h+1 blends them with w_h = cos^2(pi/2 f), w_h+1 = sin^2(pi/2 f), f = t/1h - h.
-Training bypasses it (weights change every step).
+The direction maps feed only the training loss and the direction figure, never a
+prediction, so ``evaluate`` no longer times the cache (a speed-up of a computation no
+prediction uses is no claim).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -239,24 +240,7 @@ def evaluate(
     maps_true = prep.tec[torch.as_tensor(hours)].double().numpy() * TEC_SCALE
     metrics["vtec_rmse_model"] = rmse(field_tec_maps(model, background, cfg, epochs), maps_true)
     metrics["vtec_rmse_iri"] = rmse(field_tec_maps(None, background, cfg, epochs), maps_true)
-    if model.tec_net is not None:
-        metrics["tec_context"] = context_benchmark(model, prep, idx, cfg)
     return metrics
-
-
-def context_benchmark(model: RSTMRF, prep: Prepared, idx: np.ndarray, cfg: IonofieldConfig) -> dict:
-    """Time the TEC-context evaluation over eval batches with and without the hourly cache."""
-    cache = TecContextCache(model, prep, cfg)
-    out = {}
-    for name, source in (("direct", direct_source(cache)), ("cached", cache.get)):
-        t = time.perf_counter()
-        for s in range(0, idx.size, 512):
-            sel = torch.as_tensor(idx[s : s + 512])
-            lat, lon = prep.coords[sel, 0], prep.coords[sel, 1]
-            context_at(prep.time_s[sel], lat, lon, prep.t0_s, source)
-        out[f"{name}_s"] = time.perf_counter() - t
-    out["speedup"] = out["direct_s"] / max(out["cached_s"], 1e-9)
-    return out | cache.stats()
 
 
 def summary_line(metrics: dict) -> str:
