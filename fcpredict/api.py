@@ -323,7 +323,7 @@ def finetune(
 
     try:
         cfg = FinetuneConfig(**{k: v for k, v in settings.items() if v is not None})
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UserError(f"finetune: {exc}") from None
     return run_finetune(list(data), list(val), output, cfg)
 

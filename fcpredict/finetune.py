@@ -72,6 +72,19 @@ class FinetuneConfig:
     seed: int = 0
     """Random seed (probes, material order)."""
 
+    def __post_init__(self) -> None:
+        """Refuse out-of-range or non-finite settings (ValueError naming the field)."""
+        from common.config import check_range
+
+        for name in ("steps", "materials_per_step", "probes", "eval_every", "patience"):
+            check_range(self, name, ge=1)
+        check_range(self, "val_probes", ge=1)
+        check_range(self, "lr", gt=0, le=1)
+        for name in ("w_hessian", "w_forces", "l2sp"):
+            check_range(self, name, ge=0, lt=math.inf)
+        check_range(self, "grad_clip", gt=0, lt=math.inf)
+        check_range(self, "seed", ge=0)
+
 
 @dataclass
 class Material:
