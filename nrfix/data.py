@@ -5,6 +5,8 @@ Families (physical metric gamma_ij, extrinsic curvature K_ij, lapse, shift^i; G 
 - ``schwarzschild``: isotropic, gamma = psi^4 delta, psi = 1 + M/(2r), K_ij = 0 (exact).
 - ``kerr_schild``: gamma_ij = delta_ij + 2H l_i l_j, H = M/r, l = x/r, alpha = (1+2H)^-1/2,
   K_ij = (2H alpha / r)[delta_ij - (2+H) l_i l_j] (exact, not conformally flat, K != 0).
+  With a momentum P, a spin S or several punctures: boosted Kerr holes, superposed
+  (:mod:`nrfix.kerr_schild`; exact for one hole).
 - ``brill_lindquist``: psi = 1 + sum_a m_a/(2 r_a), K_ij = 0 (exact).
 - ``bowen_york``: BL psi with K_ij = psi^-2 Abar_ij, Abar the Bowen-York momenta/spins
   (REFERENCES.md); Mom = 0 but Ham = -psi^-12 Abar_ij Abar_ij (the known violation).
@@ -65,6 +67,11 @@ def physical_fields(family: str, params: dict, xyz: np.ndarray) -> dict[str, np.
     shape = xyz.shape[1:]
     zero33 = np.zeros((3, 3) + shape)
     punct = params["punctures"]
+    moving = any(np.any(p.get("P", 0)) or np.any(p.get("S", 0)) for p in punct)
+    if family == "kerr_schild" and (len(punct) > 1 or moving):
+        from nrfix.kerr_schild import fields
+
+        return fields(punct, xyz)  # every puncture, boosted by P, spinning with S
     if family == "kerr_schild":
         d, r = _rel(xyz, punct[0]["pos"])
         m = punct[0]["m"]
@@ -164,6 +171,8 @@ def sample_params(rng: np.random.Generator, cfg: Any) -> dict:
         mom *= rng.uniform(0, cfg.momentum_max) / np.linalg.norm(mom)
         spin *= rng.uniform(0, cfg.spin_max) / np.linalg.norm(spin)
         m = float(rng.uniform(cfg.mass_min, cfg.mass_max))
+        if cfg.family == "kerr_schild":  # a Kerr hole needs |S| < m^2
+            spin *= min(1.0, 0.9 * m * m / max(np.linalg.norm(spin), 1e-300))
         punct.append({"m": m, "pos": pos.tolist(), "P": mom.tolist(), "S": spin.tolist()})
     params: dict[str, Any] = {"punctures": punct}
     if cfg.transform_eps > 0:
