@@ -605,3 +605,25 @@ def test_api_facade_errors(trained):
     with pytest.raises(UserError, match="data.scenario"):
         api.fit(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, scenario="")), "x")
     assert not Path("x").exists()
+
+
+@pytest.mark.parametrize("case", sorted(k for k in SCENARIO_CASES if k.startswith("obs-")))
+def test_bad_nowcast_obs(case, tiny_scenario, tmp_path):
+    """``nowcast --obs TABLE``: the table is checked before any fitting or output."""
+    from ionofield.ionex import read_ionex, write_ionex
+
+    maps = read_ionex(_tec_file(tiny_scenario))
+    gim = tmp_path / "gim.15i"
+    write_ionex(gim, dataclasses.replace(maps, rms_tecu=np.ones_like(maps.tec_tecu)))
+    folder = tmp_path / "scenario"
+    shutil.copytree(tiny_scenario, folder)
+    breaker, _, problem = SCENARIO_CASES[case]
+    breaker(folder)
+    obs = folder / "observations.h5"
+    out = tmp_path / "out"
+    args = ["nowcast", gim, "--obs", obs, "--out", out, "--steps", "2"]
+    if case == "obs-missing":
+        check_refused(invoke(args), "--obs")
+    else:
+        check_refused(invoke(args), str(obs), problem)
+    assert not out.exists()
