@@ -159,14 +159,16 @@ def load_structure(structure: str | Path, dim: Any = None) -> Any:
     """A ``phonopy.Phonopy`` (Angstrom) for a POSCAR (needs ``dim``) or a phonopy yaml/folder.
 
     A phonopy yaml or folder keeps its own supercell and primitive matrices; ``dim`` given
-    with a yaml file replaces the supercell matrix of its unit cell.
+    with a yaml or folder replaces them (supercell ``dim`` of its unit cell, primitive 'auto').
     """
     from fcpredict.phonopy_io import angstrom_unitcell, load_phonopy, make_phonopy, read_structure
 
     path = Path(structure)
-    if path.is_dir() or (path.suffix in (".yaml", ".yml") and dim is None):
+    if path.is_dir() or path.suffix in (".yaml", ".yml"):
         ph = load_phonopy(path, produce_fc=False)
-        return make_phonopy(angstrom_unitcell(ph), ph.supercell_matrix, ph.primitive_matrix)
+        if dim is None:
+            return make_phonopy(angstrom_unitcell(ph), ph.supercell_matrix, ph.primitive_matrix)
+        return make_phonopy(angstrom_unitcell(ph), parse_matrix(dim))
     unit = read_structure(path)
     if dim is None:
         raise UserError(f"{path}: a POSCAR needs --dim (the supercell matrix)")

@@ -335,7 +335,7 @@ def read_structure(path: str | Path) -> Any:
     if not path.is_file():
         raise FcInputError(f"{path}: no such file")
     if path.suffix in (".yaml", ".yml"):
-        return load_phonopy(path, produce_fc=False).unitcell
+        return angstrom_unitcell(load_phonopy(path, produce_fc=False))
     try:
         with _quiet():
             cell, _ = read_crystal_structure(str(path), interface_mode="vasp")

@@ -173,3 +173,15 @@ def test_threads_option_sets_torch_threads() -> None:
         assert r.exit_code != 0 and "--threads" in r.output
     finally:
         torch.set_num_threads(before)
+
+
+def test_structure_with_and_without_dim(data_dir: Path) -> None:
+    """A phonopy folder keeps its supercell; --dim replaces it (it used to be ignored)."""
+    from fcpredict import api
+
+    ref = data_dir / "s0000"
+    own = api.load_structure(ref)
+    assert len(own.supercell) == len(own.unitcell)  # make-data --dim 1
+    bigger = api.load_structure(ref, dim="2 2 2")
+    assert len(bigger.supercell) == 8 * len(own.unitcell)
+    assert len(api.load_structure(ref / "phonopy_disp.yaml", dim=[1, 1, 2]).supercell) == 8
