@@ -173,10 +173,15 @@ def predict_grid(
 def field_tec_maps(
     model: RSTMRF | None, background: IRIBackground, cfg: IonofieldConfig, times_s: np.ndarray
 ) -> np.ndarray:
-    """VTEC [TECU] (T, 71, 73) integrated from the field over the IRI altitude range."""
+    """VTEC [TECU] (T, 71, 73): the field integrated over the IRI altitude range plus the
+    empirical plasmasphere above it up to GPS altitude (:func:`plasmasphere.pec_maps`).
+    """
+    from ionofield.plasmasphere import pec_maps
+
     alts = np.arange(cfg.iri.alt_min_km, cfg.iri.alt_max_km + 0.1, cfg.sim.tec_dalt_km)
     log_ne = predict_grid(model, background, cfg, (IONEX_LAT, IONEX_LON, alts), times_s)
-    return integrate_tec_tecu(10.0**log_ne, alts, axis=-1)
+    pec = pec_maps(IONEX_LAT, IONEX_LON, np.atleast_1d(times_s), float(alts[-1]))
+    return integrate_tec_tecu(10.0**log_ne, alts, axis=-1) + pec
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:

@@ -95,3 +95,25 @@ def vtec_tecu(
     cols = [np.asarray(a, float).reshape(-1, 1) for a in (mlat_deg, doy, f107, kp_max)]
     ne = ne_m3(cols[0], alt[None, :], cols[1], cols[2], cols[3])
     return np.trapezoid(ne, x=alt, axis=-1) * 1.0e-13
+
+
+def pec_maps(
+    lat_deg: np.ndarray, lon_deg: np.ndarray, times_s: np.ndarray, base_km: float = BASE_ALT_KM
+) -> np.ndarray:
+    """Plasmaspheric content [TECU] above ``base_km`` on a grid, shape (T, H, W).
+
+    Magnetic latitude from the centred dipole, day of year, F10.7 of the day and the maximum
+    Kp of the previous 24 h from the offline record (:mod:`ionofield.swx`).
+    """
+    from ionofield import geometry, swx
+
+    lon2, lat2 = np.meshgrid(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
+    mlat = geometry.magnetic_latitude_deg(lat2.ravel(), lon2.ravel())
+    out = np.empty((len(times_s), *lat2.shape))
+    for k, t in enumerate(np.asarray(times_s, float)):
+        kp_max = max(swx.kp_at(np.array([t - 3 * 3600.0 * j]))[0] for j in range(8))
+        n = mlat.size
+        doy = np.full(n, geometry.day_of_year(np.array([t]))[0])
+        f107 = np.full(n, swx.f107_at(np.array([t]))[0])
+        out[k] = vtec_tecu(mlat, doy, f107, np.full(n, kp_max), base_km).reshape(lat2.shape)
+    return out

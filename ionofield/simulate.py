@@ -192,13 +192,16 @@ def sample_observations(
 
 def tec_maps(columns: Callable, epochs_s: np.ndarray, alt_km: np.ndarray) -> np.ndarray:
     """VTEC [TECU] (T, 71, 73) on the IONEX grid of a field given by columns:
-    ``columns(lat (M,), lon (M,), alt_km (K,), t) -> log10 Ne (M, K)``.
+    ``columns(lat (M,), lon (M,), alt_km (K,), t) -> log10 Ne (M, K)``, plus the empirical
+    plasmasphere above ``alt_km[-1]`` up to GPS altitude (as GPS TEC counts it).
     """
+    from ionofield.plasmasphere import pec_maps
+
     lon2, lat2 = np.meshgrid(IONEX_LON, IONEX_LAT)
-    out = np.empty((len(epochs_s), *lat2.shape))
+    out = pec_maps(IONEX_LAT, IONEX_LON, np.asarray(epochs_s, float), float(alt_km[-1]))
     for k, t in enumerate(epochs_s):
         log_ne = columns(lat2.ravel(), lon2.ravel(), alt_km, t)
-        out[k] = integrate_tec_tecu(10.0**log_ne, alt_km).reshape(lat2.shape)
+        out[k] += integrate_tec_tecu(10.0**log_ne, alt_km).reshape(lat2.shape)
     return out
 
 

@@ -97,3 +97,12 @@ def test_ca92_equatorial_density_formula():
     got = plasmasphere.equatorial_log10_ne_cm3(np.array([3.0]), 356.0, f107_r50, 0.0)
     season = 0.15 * math.cos(2 * math.pi * 365 / 365) - 0.075 * math.cos(4 * math.pi * 365 / 365)
     assert got[0] == pytest.approx(-0.3145 * 3 + 3.9043 + season, abs=1e-3)
+
+
+def test_pec_maps_add_a_few_tecu_at_low_latitude():
+    lat = np.array([60.0, 0.0, -60.0])
+    lon = np.array([-180.0, 0.0, 180.0])
+    pec = plasmasphere.pec_maps(lat, lon, np.array([T_2022]), 1000.0)
+    assert pec.shape == (1, 3, 3)
+    assert 1.0 < pec[0, 1].mean() < 6.0 and pec[0, 1].mean() > pec[0, 0].mean()
+    np.testing.assert_allclose(pec[..., 0], pec[..., -1])  # same meridian
