@@ -100,7 +100,7 @@ def plot_quiver(
 
 
 def plot_training(path: Path, metrics_jsonl: Path) -> Path:
-    """Loss terms and held-out RMSE vs step from metrics.jsonl."""
+    """Loss terms and validation RMSE vs step from metrics.jsonl."""
     rows = [
         json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()
     ]
@@ -115,8 +115,8 @@ def plot_training(path: Path, metrics_jsonl: Path) -> Path:
     b.plot(steps, [r["rmse"] for r in rows], lw=0.8, alpha=0.6, label="train batch")
     if val:
         s, v, i = zip(*val)
-        b.plot(s, v, "o-", label="held-out ionofield")
-        b.plot(s, i, "k--", label="held-out IRI")
+        b.plot(s, v, "o-", label="validation ionofield")
+        b.plot(s, i, "k--", label="validation IRI")
     b.set(xlabel="step", ylabel="RMSE log10 Ne", title="accuracy")
     b.legend(fontsize=7)
     return _save(fig, path)
@@ -125,7 +125,7 @@ def plot_training(path: Path, metrics_jsonl: Path) -> Path:
 def make_figures(
     run_dir: str | Path, scenario_dir: str | Path, out_dir: str | Path, alt_km: float = 400.0
 ) -> list[Path]:
-    """All figures of a trained run on its scenario, at its stormiest held-out hour.
+    """All figures of a trained run on its scenario, at its stormiest test-block hour.
 
     Parameters
     ----------
@@ -145,12 +145,13 @@ def make_figures(
     """
     from ionofield import swx
     from ionofield.iri import IRIBackground
-    from ionofield.prepare import load_prepared
+    from ionofield.prepare import load_prepared, test_indices
     from ionofield.train import load_model
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     model, cfg = load_model(run_dir)
-    prep, (_, held) = load_prepared(cfg, scenario_dir)
+    prep, _ = load_prepared(cfg, scenario_dir)
+    held = test_indices(cfg, prep)  # the blocks evaluate scores (they never chose best.pt)
     bg = IRIBackground(cfg.iri)
     hours = np.unique(prep.hour_idx[held].numpy()) if held.size else np.arange(prep.tec.shape[0])
     k = int(hours[np.argmax(swx.kp_at(prep.t0_s + 3600.0 * hours))])  # the stormiest hour
@@ -206,7 +207,7 @@ def _tec_figures(model: Any, cfg: Any, prep: Any, bg: Any, k: int, out_dir: Path
 
 
 def _profiles(model: Any, cfg: Any, prep: Any, held: np.ndarray, n: int = 3) -> list[dict]:
-    """Up to ``n`` held-out RO profiles: observed, IRI, ionofield (and truth) vs altitude."""
+    """Up to ``n`` test-block RO profiles: observed, IRI, ionofield (and truth) vs altitude."""
     import torch
 
     from ionofield.evaluate import field_at
