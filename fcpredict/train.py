@@ -163,7 +163,7 @@ def _train_step(state: _State, cfg: Config, train: list, rank: int) -> dict[str,
 def _loop(state: _State, cfg: Config, run_dir: Path, info: Any, data: tuple) -> dict[str, Any]:
     """The explicit optimisation loop: step, log, validate + checkpoint, stop on a signal."""
     from common.config import to_dict
-    from common.distributed import barrier
+    from common.distributed import all_reduce_mean, barrier
     from common.progress import MetricsWriter, ProgressReporter
     from common.signals import GracefulInterrupt
 
@@ -196,7 +196,8 @@ def _loop(state: _State, cfg: Config, run_dir: Path, info: Any, data: tuple) -> 
                     state.best = min(state.best, _score(final))
                     _save(state, run_dir, cfg_dict, info.is_main, is_best)
                 barrier()
-            if stop.requested:
+            # every rank stops after the same step, even if the signal reached them apart
+            if all_reduce_mean(1.0 if stop.requested else 0.0) > 0:
                 _save(state, run_dir, cfg_dict, info.is_main, False)
                 barrier()
                 stop.exit()
