@@ -103,10 +103,12 @@ def _replace(group, name: str, data: np.ndarray) -> None:
 
 
 def _huge_domain(lev) -> None:
-    dom = lev.attrs["prob_domain"].copy()
+    """The domain and its one box claim 10^6 cells per axis; the data hold 16^3."""
+    dom, boxes = lev.attrs["prob_domain"].copy(), lev["boxes"][()]
     for k in ("hi_i", "hi_j", "hi_k"):
-        dom[k] = 10**6
+        dom[k] = boxes[k] = 10**6
     lev.attrs["prob_domain"] = dom
+    _replace(lev, "boxes", boxes)
 
 
 def _make_bad(kind: str, tmp: Path, good: Path) -> Path:  # noqa: C901, PLR0911 - a case table
