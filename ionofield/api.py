@@ -88,6 +88,8 @@ def evaluate_run(
     held = test_indices(cfg, prep)  # blocks that never chose a checkpoint
     idx = np.arange(prep.y.shape[0]) if all_data or held.size == 0 else held
     metrics = evaluate(model, prep, idx, cfg, IRIBackground(cfg.iri), cfg.sim.storm_kp)
+    # say what was scored: without test blocks every observation is, training ones included
+    metrics["split"] = "test blocks" if idx is held else "all observations (training included)"
     run_path = Path(run)
     path = Path(out) if out else (run_path if run_path.is_dir() else run_path.parent) / "eval.json"
     with atomic_write(path) as fh:

@@ -169,7 +169,7 @@ def evaluate(run: str, scenario: str, out: str | None, all_data: bool, device: s
     from ionofield.evaluate import summary_line
 
     metrics, path = evaluate_run(run, scenario, out=out, all_data=all_data, device=device)
-    click.echo(f"{summary_line(metrics)} -> {path}")
+    click.echo(f"[{metrics['split']}] {summary_line(metrics)} -> {path}")
 
 
 @cli.command()
