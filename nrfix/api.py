@@ -263,13 +263,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NR
     return _load(path, device)
 
 
-def read_grid(path: str | Path) -> GridData:
+def read_grid(path: str | Path, level: int | None = None) -> GridData:
     """Read CCZ4 data (nrfix HDF5, GRChombo HDF5 or an AMReX plotfile directory).
 
     Parameters
     ----------
     path
         The file or plotfile directory.
+    level
+        Refinement level of a GRChombo/AMReX file (needed when it has several).
 
     Returns
     -------
@@ -284,7 +286,7 @@ def read_grid(path: str | Path) -> GridData:
     from nrfix.formats import read_any
 
     try:
-        return read_any(path)
+        return read_any(path, level)
     except READ_ERRORS as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise UserError(f"cannot read CCZ4 data ({first})", path=path) from None

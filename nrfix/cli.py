@@ -192,6 +192,12 @@ def train(
 )
 @click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
 @click.option(
+    "--level",
+    type=click.IntRange(0),
+    default=None,
+    help="Refinement level of a GRChombo/AMReX input (needed when it has several).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["nrfix", "grchombo"]),
@@ -219,6 +225,7 @@ def correct(
         "patch": opts["patch"],
         "halo": opts["halo"],
         "format": opts["fmt"],
+        "level": opts["level"],
     }
     if method == "learned":
         options["device"] = resolve_device(opts["device"])

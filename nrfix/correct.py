@@ -70,9 +70,9 @@ def correct_file(
 ) -> dict[str, Any]:
     """Correct IN, measure on IN's cells, write OUT unless the result is worse (or ``force``).
 
-    ``options`` as in :func:`correct_vars`, plus ``format`` (nrfix | grchombo) and
-    ``chi_excision``. Returns the measurement (:func:`nrfix.measure.compare`) with ``worse``
-    and ``written``.
+    ``options`` as in :func:`correct_vars`, plus ``format`` (nrfix | grchombo),
+    ``chi_excision`` and ``level`` (refinement level of a GRChombo/AMReX input). Returns the
+    measurement (:func:`nrfix.measure.compare`) with ``worse`` and ``written``.
 
     Raises
     ------
@@ -85,7 +85,7 @@ def correct_file(
 
     opts = dict(options or {})
     chi_excision = opts.get("chi_excision", CHI_EXCISION)
-    grid = read_grid(in_path)
+    grid = read_grid(in_path, opts.get("level"))
     if not (grid.vars[0, 2:-2, 2:-2, 2:-2] >= chi_excision).any():
         raise UserError(f"chi excision {chi_excision} removes every interior cell", path=in_path)
     vars_out, details = correct_vars(grid.vars, grid.dx, method, checkpoint, opts)

@@ -142,13 +142,14 @@ def _parse_plotfile_header(path: Path) -> dict[str, Any]:
     names = [s.strip() for s in lines[2 : 2 + nvar]]
     i = 2 + nvar
     dim = int(lines[i])
-    prob_lo = np.array(lines[i + 3].split(), dtype=float)
-    domain = re.findall(r"\((\d+),(\d+),(\d+)\)", lines[i + 6])
-    lo, hi = np.array(domain[0], dtype=int), np.array(domain[1], dtype=int)
-    dx = np.array(lines[i + 8].split(), dtype=float)
     if dim != 3:
         raise DataError(path, f"{dim}D plotfile, expected 3D")
-    return {"names": names, "lo": lo, "hi": hi, "dx": dx, "prob_lo": prob_lo}
+    nlev = int(lines[i + 2]) + 1
+    prob_lo = np.array(lines[i + 3].split(), dtype=float)
+    boxes = re.findall(r"\(\((\d+),(\d+),(\d+)\) \((\d+),(\d+),(\d+)\)", lines[i + 6])
+    domains = [(np.array(b[:3], dtype=int), np.array(b[3:], dtype=int)) for b in boxes]
+    dxs = [np.array(lines[i + 8 + lev].split(), dtype=float) for lev in range(nlev)]
+    return {"names": names, "domains": domains, "dx": dxs, "prob_lo": prob_lo, "levels": nlev}
 
 
 def _read_fab(fname: Path, offset: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,27 +173,71 @@ def _read_fab(fname: Path, offset: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, raw.reshape(ncomp, shape[2], shape[1], shape[0]).transpose(0, 3, 2, 1)
 
 
-def read_plotfile(path: str | Path) -> GridData:
-    """Read level 0 of an AMReX plotfile directory (``Header`` + ``Level_0/Cell_H`` + FABs).
+def pick_level(path: str | Path, level: int | None, shapes: list, dxs: list) -> int:
+    """The level to read: ``level``, or 0 when the file has one; else a DataError listing them."""
+    listing = ", ".join(
+        f"{lev} ({'x'.join(str(int(n)) for n in shape)} cells, dx {dx:g})"
+        for lev, (shape, dx) in enumerate(zip(shapes, dxs))
+    )
+    if level is None and len(shapes) == 1:
+        return 0
+    if level is None:
+        raise DataError(path, f"{len(shapes)} refinement levels: {listing}; pick one with --level")
+    if not 0 <= level < len(shapes):
+        raise DataError(path, f"no level {level}; the file has levels {listing}")
+    return level
 
-    Stored Ham / Mom1-3 (and any other non-CCZ4 component) go to ``extra``.
+
+def _assemble(path: Path, blocks: list[tuple[np.ndarray, np.ndarray]], level: int) -> tuple:
+    """(data (ncomp, X, Y, Z), lo) of the bounding box of ``blocks`` (lo, array).
+
+    Refuses a level whose boxes do not cover their bounding box (a uniform grid is needed).
+    """
+    lo = np.min([b[0] for b in blocks], axis=0)
+    hi = np.max([b[0] + np.array(b[1].shape[1:]) - 1 for b in blocks], axis=0)
+    size = int(np.prod(hi - lo + 1))
+    if size > sum(b[1][0].size for b in blocks):
+        covered = sum(b[1][0].size for b in blocks) / size
+        raise DataError(
+            path,
+            f"level {level} covers {100 * covered:.0f}% of its bounding box "
+            f"{tuple(int(v) for v in lo)}-{tuple(int(v) for v in hi)}: not a uniform grid",
+        )
+    data = np.full((blocks[0][1].shape[0], *(hi - lo + 1)), np.nan)
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    for blo, arr in blocks:
+        s = blo - lo
+        n = arr.shape[1:]
+        data[:, s[0] : s[0] + n[0], s[1] : s[1] + n[1], s[2] : s[2] + n[2]] = arr
+        seen[s[0] : s[0] + n[0], s[1] : s[1] + n[1], s[2] : s[2] + n[2]] = True
+    covered = float(seen.mean())
+    if covered < 1.0:
+        raise DataError(
+            path,
+            f"level {level} covers {100 * covered:.0f}% of its bounding box "
+            f"{tuple(int(v) for v in lo)}-{tuple(int(v) for v in hi)}: not a uniform grid",
+        )
+    return data, lo
+
+
+def read_plotfile(path: str | Path, level: int | None = None) -> GridData:
+    """Read one level of an AMReX plotfile directory (``Header`` + ``Level_<n>/Cell_H`` + FABs).
+
+    With several levels ``level`` must say which (:func:`pick_level`); the level's boxes must
+    cover their bounding box. Stored Ham / Mom1-3 (and any other non-CCZ4 component) go to
+    ``extra``.
     """
     path = Path(path)
     try:
         hdr = _parse_plotfile_header(path)
-        cell_h = (path / "Level_0" / "Cell_H").read_text()
+        shapes = [hi - lo + 1 for lo, hi in hdr["domains"]]
+        lev = pick_level(path, level, shapes, [d[0] for d in hdr["dx"]])
+        cell_h = (path / f"Level_{lev}" / "Cell_H").read_text()
         fabs = re.findall(r"FabOnDisk: (\S+) (\d+)", cell_h)
-        shape = hdr["hi"] - hdr["lo"] + 1
-        data = np.full((len(hdr["names"]), *shape), np.nan)
-        for fname, off in fabs:
-            lo, arr = _read_fab(path / "Level_0" / fname, int(off))
-            s = lo - hdr["lo"]
-            data[
-                :,
-                s[0] : s[0] + arr.shape[1],
-                s[1] : s[1] + arr.shape[2],
-                s[2] : s[2] + arr.shape[3],
-            ] = arr
+        blocks = [_read_fab(path / f"Level_{lev}" / f, int(off)) for f, off in fabs]
+        if not blocks:
+            raise ValueError(f"no FABs listed in Level_{lev}/Cell_H")
+        data, lo = _assemble(path, blocks, lev)
     except (OSError, ValueError, IndexError) as exc:
         raise DataError(
             path, f"cannot read as AMReX plotfile ({str(exc).splitlines()[0][:120]})"
@@ -200,17 +245,20 @@ def read_plotfile(path: str | Path) -> GridData:
     fields = dict(zip(hdr["names"], data))
     vars25 = _stack_vars(fields, path)
     extra = {k: v for k, v in fields.items() if k not in VAR_NAMES}
-    origin = hdr["prob_lo"] + 0.5 * hdr["dx"] + hdr["lo"] * hdr["dx"]
-    return validate(GridData(vars25, float(hdr["dx"][0]), origin, extra, {"source": "amrex"}), path)
+    dx = hdr["dx"][lev]
+    origin = hdr["prob_lo"] + (lo + 0.5) * dx
+    attrs = {"source": "amrex", "level": lev, "levels": hdr["levels"]}
+    return validate(GridData(vars25, float(dx[0]), origin, extra, attrs), path)
 
 
 # --------------------------------------------------------------------------- GRChombo HDF5
-def read_chombo(path: str | Path) -> GridData:
-    """Read level 0 of a GRChombo (Chombo) HDF5 plot/checkpoint file, all boxes assembled.
+def read_chombo(path: str | Path, level: int | None = None) -> GridData:
+    """Read one level of a GRChombo (Chombo) HDF5 plot/checkpoint file, all boxes assembled.
 
-    Layout: root attrs ``component_<n>`` names; ``level_0`` attrs ``dx``, ``prob_domain``;
-    ``boxes`` (lo_i..hi_k); ``data:datatype=0`` flat, per box component-major, Fortran order.
-    Ghost cells in ``data_attributes/outputGhost`` are stripped.
+    Layout: root attrs ``component_<n>`` names, ``num_levels``; ``level_<n>`` attrs ``dx``,
+    ``prob_domain``; ``boxes`` (lo_i..hi_k); ``data:datatype=0`` flat, per box component-major,
+    Fortran order. Ghost cells in ``data_attributes/outputGhost`` are stripped. With several
+    levels ``level`` must say which (:func:`pick_level`).
     """
     import h5py
 
@@ -218,38 +266,47 @@ def read_chombo(path: str | Path) -> GridData:
         with h5py.File(path, "r") as f:
             ncomp = int(f.attrs["num_components"])
             names = [_s(f.attrs[f"component_{c}"]) for c in range(ncomp)]
-            lev = f["level_0"]
-            dom = lev.attrs["prob_domain"]
-            lo = np.array([dom[k] for k in ("lo_i", "lo_j", "lo_k")])
-            hi = np.array([dom[k] for k in ("hi_i", "hi_j", "hi_k")])
+            nlev = int(f.attrs.get("num_levels", 1))
+            doms = [f[f"level_{k}"].attrs["prob_domain"] for k in range(nlev)]
+            shapes = [[d[f"hi_{a}"] - d[f"lo_{a}"] + 1 for a in "ijk"] for d in doms]
+            dxs = [float(f[f"level_{k}"].attrs["dx"]) for k in range(nlev)]
+            lev_n = pick_level(path, level, shapes, dxs)
+            lev = f[f"level_{lev_n}"]
             ghost = np.array(
                 tuple(lev["data_attributes"].attrs.get("outputGhost", (0, 0, 0))), dtype=int
             )
             flat = lev["data:datatype=0"][()]
-            boxes, dx = lev["boxes"][()], float(lev.attrs["dx"])
-    except (OSError, KeyError) as exc:
+            boxes = lev["boxes"][()]
+            blocks = _chombo_blocks(flat, boxes, ncomp, ghost)
+            data, lo = _assemble(Path(path), blocks, lev_n)
+    except (OSError, KeyError, ValueError) as exc:
         raise DataError(
             path, f"cannot read as GRChombo HDF5 ({str(exc).splitlines()[0][:120]})"
         ) from None
-    data = np.full((ncomp, *(hi - lo + 1)), np.nan)
-    pos = 0
+    fields = dict(zip(names, data))
+    vars25 = _stack_vars(fields, path)
+    extra = {k: v for k, v in fields.items() if k not in VAR_NAMES}
+    dx = dxs[lev_n]
+    attrs = {"source": "grchombo", "level": lev_n, "levels": nlev}
+    return validate(GridData(vars25, dx, (lo + 0.5) * dx, extra, attrs), path)
+
+
+def _chombo_blocks(
+    flat: np.ndarray, boxes: np.ndarray, ncomp: int, ghost: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(lo, (ncomp, x, y, z) array) of every box of a Chombo level, ghost cells stripped."""
+    blocks, pos = [], 0
     for b in boxes:
         blo = np.array([b["lo_i"], b["lo_j"], b["lo_k"]]) - ghost
         n = np.array([b["hi_i"], b["hi_j"], b["hi_k"]]) + ghost - blo + 1
         size = ncomp * int(np.prod(n))
+        if pos + size > flat.size:
+            raise ValueError(f"data:datatype=0 holds {flat.size} values, the boxes need more")
         arr = flat[pos : pos + size].reshape(ncomp, n[2], n[1], n[0]).transpose(0, 3, 2, 1)
         pos += size
         g = ghost
-        arr = arr[:, g[0] : n[0] - g[0], g[1] : n[1] - g[1], g[2] : n[2] - g[2]]
-        s = blo + ghost - lo
-        data[
-            :, s[0] : s[0] + arr.shape[1], s[1] : s[1] + arr.shape[2], s[2] : s[2] + arr.shape[3]
-        ] = arr
-    fields = dict(zip(names, data))
-    vars25 = _stack_vars(fields, path)
-    extra = {k: v for k, v in fields.items() if k not in VAR_NAMES}
-    origin = (lo + 0.5) * dx
-    return validate(GridData(vars25, dx, origin, extra, {"source": "grchombo"}), path)
+        blocks.append((blo + g, arr[:, g[0] : n[0] - g[0], g[1] : n[1] - g[1], g[2] : n[2] - g[2]]))
+    return blocks
 
 
 def _s(v: Any) -> str:
@@ -304,15 +361,19 @@ def write_chombo(
     return path
 
 
-def read_any(path: str | Path) -> GridData:
-    """Dispatch on the format: AMReX plotfile directory, nrfix HDF5 or GRChombo HDF5."""
+def read_any(path: str | Path, level: int | None = None) -> GridData:
+    """Dispatch on the format: AMReX plotfile directory, nrfix HDF5 or GRChombo HDF5.
+
+    ``level`` picks a refinement level of a plotfile or GRChombo file (required when it has
+    more than one; the error lists them).
+    """
     import h5py
 
     path = Path(path)
     if path.is_dir():
         if not (path / "Header").is_file():
             raise DataError(path, "directory without an AMReX 'Header' (not a plotfile)")
-        return read_plotfile(path)
+        return read_plotfile(path, level)
     if not path.is_file():
         raise DataError(path, "no such file")
     try:
@@ -322,4 +383,6 @@ def read_any(path: str | Path) -> GridData:
         raise DataError(path, "not an HDF5 file or AMReX plotfile") from None
     if kind is None:
         raise DataError(path, "HDF5 file with neither 'vars' (nrfix) nor 'level_0' (GRChombo)")
-    return read_hdf5(path) if kind == "ours" else read_chombo(path)
+    if kind == "ours" and level not in (None, 0):
+        raise DataError(path, f"no level {level}: an nrfix HDF5 file holds one uniform grid")
+    return read_hdf5(path) if kind == "ours" else read_chombo(path, level)
