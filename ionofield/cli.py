@@ -297,7 +297,7 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
 
 
 @cli.command()
-@click.argument("gim", type=_gim_path)
+@click.argument("gim", type=_gim_path, required=False)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option(
     "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the fit."
@@ -309,15 +309,19 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
     default=None,
     help="Observation table (profiles / in-situ, e.g. from ingest-ro) fitted with the map.",
 )
-def nowcast(gim: str, out: str, seed: int, steps: int | None, obs: str | None) -> None:
-    """Fit one day's GIM (RMS-weighted): write field.h5, vtec.i and residuals.json to OUT."""
+def nowcast(gim: str | None, out: str, seed: int, steps: int | None, obs: str | None) -> None:
+    """Fit one day's GIM (RMS-weighted) and/or --obs points: write field.h5, vtec.i and
+    residuals.json (per observation type) to OUT.
+    """
     from ionofield.api import run_nowcast
 
     r = run_nowcast(gim, out, seed, steps, obs=obs)
-    click.echo(
-        f"nowcast written to {out}: fit RMSE {r['rmse_tecu']:.2f} TECU, "
-        f"{100 * r['within_rms']:.0f}% of cells within the GIM RMS"
-    )
+    parts = []
+    if "rmse_tecu" in r:
+        parts.append(f"GIM fit RMSE {r['rmse_tecu']:.2f} TECU ({100 * r['within_rms']:.0f}% of "
+                     "cells within the GIM RMS)")  # fmt: skip
+    parts += [f"{k} log10 RMSE {r[k]['rmse_log10']:.3f}" for k in ("profile", "insitu") if k in r]
+    click.echo(f"nowcast written to {out}: " + ", ".join(parts))
 
 
 @cli.command("ingest-ro")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ionofield.config import IRIConfig
+from ionofield.errors import IonofieldError
 
 
 def run_forecast(
@@ -56,7 +57,7 @@ def run_forecast(
 
 
 def run_nowcast(
-    gim: str | Path,
+    gim: str | Path | None,
     out_dir: str | Path,
     seed: int = 0,
     steps: int | None = None,
@@ -74,11 +75,16 @@ def run_nowcast(
         ns = replace(ns, fit=replace(ns.fit, steps=steps, eval_every=min(ns.fit.eval_every, steps)))
     from ionofield.data import read_observations
 
-    maps = nc.read_day(gim)
     table = read_observations(obs) if obs is not None else None
-    net, rec = nc.fit_day(maps, cfg, ns, seed, table)
+    if gim is None:
+        if table is None:
+            raise IonofieldError("nowcast needs a GIM file, an observation table (--obs), or both")
+        net, rec, maps = nc.fit_points_only(table, cfg, ns, seed)
+    else:
+        maps = nc.read_day(gim)
+        net, rec = nc.fit_day(maps, cfg, ns, seed, table)
     nc.write_outputs(out_dir, net, maps, cfg, rec)
-    return {**rec["gim"], **{k: rec[k] for k in ("insitu", "profile") if k in rec}}
+    return {**rec.get("gim", {}), **{k: rec[k] for k in ("insitu", "profile") if k in rec}}
 
 
 def ingest_ro(

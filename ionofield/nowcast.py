@@ -166,6 +166,34 @@ def compare(pred: IonexMaps | np.ndarray, epochs: list, other: IonexMaps) -> dic
     return {"rmse_tecu": float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2))), "n_epochs": len(common)}
 
 
+def grid_template(time_s: np.ndarray) -> IonexMaps:
+    """Empty global maps (2.5 x 5 deg, hourly) covering the hours of ``time_s``."""
+    t = np.asarray(time_s, float)
+    if t.max() - t.min() > 86400.0:
+        raise IonofieldError(
+            f"a nowcast fits one day; the observations span {(t.max() - t.min()) / 86400:.1f} days"
+        )
+    hours = np.arange(np.floor(t.min() / 3600.0), np.floor(t.max() / 3600.0) + 1.0)
+    epochs = [swx.EPOCH + dt.timedelta(hours=float(h)) for h in hours]
+    lat, lon = np.arange(87.5, -87.6, -2.5), np.arange(-180.0, 180.1, 5.0)
+    return IonexMaps(epochs, lat, lon, np.full((hours.size, 71, 73), np.nan), None, 450.0)
+
+
+def fit_points_only(
+    obs: dict, iri_cfg: IRIConfig, ns: NowcastSettings, seed: int = 0
+) -> tuple[ColumnNet, dict, IonexMaps]:
+    """Nowcast from profiles / in-situ points alone (no GIM): the field fitted through the
+    point operator; returns the net, its record and the map grid of the observed hours.
+    """
+    from ionofield import ro
+
+    points = _points(obs, iri_cfg)
+    idx = np.arange(points["y"].shape[0])
+    net = ro.fit_points(points, idx, steps=ns.fit.steps, seed=seed)
+    rec = {"history": [], **point_residuals(net, points, obs)}
+    return net, rec, grid_template(obs["time_s"])
+
+
 def read_day(path: str | Path) -> IonexMaps:
     """Read a GIM file for a nowcast (any IONEX flavour)."""
     maps = read_ionex(path)

@@ -126,3 +126,25 @@ def test_validation_and_test_splits_are_disjoint(tiny_cfg, tiny_prepared):
     test = test_indices(tiny_cfg, prep)
     assert val.size and test.size
     assert not set(val) & set(test) and not set(train) & set(test) and not set(train) & set(val)
+
+
+def test_nowcast_from_profiles_alone(gim_dir, tmp_path, coarse_iri):
+    """RO only (no GIM): the field is fitted to one day's profiles and written on a grid."""
+    from ionofield import nowcast as nc
+    from ionofield import ro
+
+    files = sorted(str(p) for p in gim_dir.glob("ionPrf_*2024.129*.nc"))
+    table = ro.ingest(files, coarse_iri)
+    ns = nc.NowcastSettings()
+    from dataclasses import replace
+
+    net, rec, maps = nc.fit_points_only(
+        table, coarse_iri, replace(ns, fit=replace(ns.fit, steps=60))
+    )
+    assert rec["profile"]["rmse_log10"] < rec["profile"]["iri_rmse_log10"]  # in-sample
+    assert len(maps.epochs) == 1  # both profiles fall in the 20 UT hour
+    nc.write_outputs(tmp_path, net, maps, coarse_iri, rec)
+    assert (tmp_path / "field.h5").is_file() and (tmp_path / "vtec.i").is_file()
+    with pytest.raises(Exception, match="one day"):
+        nc.fit_points_only(ro.ingest(sorted(str(p) for p in gim_dir.glob("ionPrf_*.nc")),
+                                     coarse_iri), coarse_iri, ns)  # fmt: skip
