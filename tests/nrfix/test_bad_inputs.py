@@ -220,8 +220,15 @@ def _grid_commands(bad: Path, trained: Path, out: Path) -> dict[str, list]:
     }
 
 
-@pytest.mark.parametrize("command", ["evaluate", "correct", "solve", "plot-hist-before"])
-@pytest.mark.parametrize("kind", sorted(GRID_CASES))
+CORE_KINDS = ["missing", "empty", "truncated", "text", "nan", "inf", "small_grid"]
+CORE_KINDS += ["24_vars", "chombo_truncated", "plot_truncated"]
+
+
+@pytest.mark.parametrize(
+    "kind,command",
+    [(k, "evaluate") for k in sorted(GRID_CASES)]  # every reader case through read_grid
+    + [(k, c) for c in ("correct", "solve", "plot-hist-before") for k in CORE_KINDS],
+)
 def test_bad_grid_file(kind, command, trained, tmp_path):
     bad = _make_bad(kind, tmp_path, trained / "data/test_000.h5")
     args = _grid_commands(bad, trained, tmp_path / "out")[command]
@@ -229,7 +236,7 @@ def test_bad_grid_file(kind, command, trained, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["plot-hist-after", "correct-newton"])
-@pytest.mark.parametrize("kind", ["empty", "nan", "small_grid", "plot_truncated", "chombo_huge"])
+@pytest.mark.parametrize("kind", ["empty", "nan", "chombo_huge"])
 def test_bad_file_other_commands(kind, command, trained, tmp_path):
     bad = _make_bad(kind, tmp_path, trained / "data/test_000.h5")
     args = _grid_commands(bad, trained, tmp_path / "out")[command]
