@@ -231,8 +231,8 @@ def fit(
         if step % fs.eval_every == 0 or step == fs.steps:
             v = _val_rmse(net, val if val is not None else train)
             hist.append({"step": step, "train_loss": float(loss.detach()), "val_rmse": v})
-            if v < best:
-                best, best_state = v, copy.deepcopy(net.state_dict())
+            if v < best or best_state is None:  # a NaN validation keeps the latest state
+                best, best_state = (v if np.isfinite(v) else best), copy.deepcopy(net.state_dict())
     net.load_state_dict(best_state)
     return {"history": hist, "best_val_rmse": best}
 
