@@ -38,7 +38,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait(cond, timeout: float = 120) -> None:
+def _wait(cond, timeout: float = 300) -> None:
     end = time.time() + timeout
     while time.time() < end:
         if cond():
