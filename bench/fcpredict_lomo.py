@@ -116,13 +116,13 @@ def chgnet_fc(held: str) -> np.ndarray:
     return np.asarray(ph.force_constants)
 
 
-def zeroshot(refs: dict[str, Any]) -> None:
-    """Zero, springs, CHGNet and SevenNet-0 rows of every fold."""
+def zeroshot(refs: dict[str, Any], folds: list[str]) -> None:
+    """Zero, springs, CHGNet and SevenNet-0 rows of the folds."""
     from fcpredict.backbones import load_backbone
 
     seven = load_backbone("sevennet-0", dtype=torch.float32)
     basis = {m: _nn_basis(refs[m]) for m in MATERIALS}
-    for held in MATERIALS:
+    for held in folds:
         ref = refs[held]
         others = [m for m in MATERIALS if m != held]
         k = sum(float((refs[m].force_constants * basis[m]).sum()) for m in others) / sum(
@@ -265,7 +265,7 @@ def main() -> None:
         need = MATERIALS if args.part == "zeroshot" else args.folds.split(",")
         refs = {m: load_phonopy(SHARED / m) for m in need}
         if args.part == "zeroshot":
-            zeroshot(refs)
+            zeroshot(refs, args.folds.split(","))
         else:
             seeds = [int(s) for s in args.seeds.split(",")]
             finetuned(refs, args.folds.split(","), seeds)

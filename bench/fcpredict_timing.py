@@ -17,7 +17,9 @@ machine); skipped cells say "not run".
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,29 +46,36 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
     return out, time.process_time() - c, time.perf_counter() - t
 
 
-def _models() -> dict[str, tuple[torch.nn.Module, float]]:
+CACHE = Path(__file__).resolve().parents[1] / "runs" / "bench" / "fcpredict" / "timing.jsonl"
+PATHS = ("loop", "vmap", "fwd")
+
+
+def _models(names: list[str]) -> dict[str, tuple[torch.nn.Module, float]]:
     from common.config import load_config
     from fcpredict.backbones import load_backbone
     from fcpredict.config import PRESETS_DIR, Config
     from fcpredict.model import build_model
 
-    cfg = load_config(Config, preset="cpu", presets_dir=PRESETS_DIR)
-    torch.manual_seed(0)
-    eq = build_model(cfg.model).float().eval()
-    seven = load_backbone("sevennet-0", dtype=torch.float32)
-    return {"equiformer (cpu preset)": (eq, cfg.model.cutoff), "SevenNet-0": (seven, 5.0)}
+    out = {}
+    if "equiformer" in names:
+        cfg = load_config(Config, preset="cpu", presets_dir=PRESETS_DIR)
+        torch.manual_seed(0)
+        out["equiformer (cpu preset)"] = (build_model(cfg.model).float().eval(), cfg.model.cutoff)
+    if "sevennet" in names:
+        out["SevenNet-0"] = (load_backbone("sevennet-0", dtype=torch.float32), 5.0)
+    return out
 
 
 def _one(
-    model: torch.nn.Module, cutoff: float, dim: int, naive: bool, fwd: bool = True
+    model: torch.nn.Module, cutoff: float, dim: int, naive: bool, paths: tuple[str, ...]
 ) -> dict[str, Any]:
-    """Timings of every path on the dim^3 Si supercell."""
+    """Timings of the paths on the dim^3 Si supercell ('loop' must come first)."""
     ph = si_phonopy(dim)
     n = len(ph.supercell)
     g = supercell_graph(ph, cutoff, torch.float32, torch.device("cpu"))
     rec: dict[str, Any] = {"atoms": n, "edges": int(g.edge_index.shape[1])}
     ref = None
-    for path in ("loop", "vmap", "fwd") if fwd else ("loop", "vmap"):
+    for path in paths:
         fc, cpu, wall = _timed(force_constants, model, g, ph, compact=True, method=path)
         ref = fc if ref is None else ref
         rec[path] = {"cpu_s": cpu, "wall_s": wall, "max_diff": float(np.abs(fc - ref).max())}
@@ -79,50 +88,64 @@ def _one(
     return rec
 
 
-def bench(max_naive: int, max_fwd: int) -> tuple[list[list[Any]], list[dict[str, Any]]]:
-    """Table rows and raw records; the naive loop / fwd path only up to that many atoms."""
-    rows, raw = [], []
-    for name, (model, cutoff) in _models().items():
-        for dim in (2, 3):
-            n = 8 * dim**3
-            rec = {"model": name, **_one(model, cutoff, dim, n <= max_naive, n <= max_fwd)}
-            raw.append(rec)
-            print(rec, flush=True)
-            t_naive = rec["naive"]["cpu_s"] if rec["naive"] else None
-            for path in ("loop", "vmap", "fwd", "phonopy_fd"):
-                if path not in rec:
-                    rows.append([name, rec["atoms"], path, "not run", "", "", ""])
-                    continue
-                c = rec[path]["cpu_s"]
-                speed = round(t_naive / c, 1) if t_naive else ""
-                diff = f"{rec[path]['max_diff']:.1e}"
-                naive_s = round(t_naive, 1) if t_naive else "not run"
-                rows.append([name, rec["atoms"], path, round(c, 2), naive_s, speed, diff])
-    return rows, raw
+def _table_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for rec in records:
+        name = rec["model"]
+        t_naive = rec["naive"]["cpu_s"] if rec.get("naive") else None
+        for path in (*PATHS, "phonopy_fd"):
+            if path not in rec:
+                rows.append([name, rec["atoms"], path, "not run", "", "", ""])
+                continue
+            c = rec[path]["cpu_s"]
+            speed = round(t_naive / c, 1) if t_naive else ""
+            diff = f"{rec[path]['max_diff']:.1e}"
+            naive_s = round(t_naive, 1) if t_naive else "not run"
+            rows.append([name, rec["atoms"], path, round(c, 2), naive_s, speed, diff])
+    return rows
 
 
 def main() -> None:
-    """Run the timing bench and write its JSON."""
+    """Run the timing bench (records cached in runs/), then write its JSON from the cache."""
     from common.results import Table, write_result
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="equiformer,sevennet")
+    ap.add_argument("--dims", default="2,3", help="supercells: 2 -> 64 atoms, 3 -> 216")
+    ap.add_argument("--paths", default="loop,vmap,fwd", help="exact paths (loop first)")
     ap.add_argument("--max-naive", type=int, default=216, help="naive loop up to N atoms")
-    ap.add_argument("--max-fwd", type=int, default=216, help="fwd path up to N atoms")
+    ap.add_argument("--collect-only", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    rows, raw = bench(args.max_naive, args.max_fwd)
+    if not args.collect_only:
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        for name, (model, cutoff) in _models(args.models.split(",")).items():
+            for dim in map(int, args.dims.split(",")):
+                naive = 8 * dim**3 <= args.max_naive
+                rec = {
+                    "model": name,
+                    **_one(model, cutoff, dim, naive, tuple(args.paths.split(","))),
+                }
+                with CACHE.open("a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                print(rec, flush=True)
+    records = {}
+    for line in CACHE.read_text().splitlines():
+        rec = json.loads(line)
+        records[(rec["model"], rec["atoms"])] = rec  # the last run wins
     cols = ["model", "atoms", "path", "CPU s (6 primitive rows / FD)", "naive 3N loop CPU s",
             "speed-up vs naive", "max |diff| vs loop (eV/A^2)"]  # fmt: skip
     table = Table(
-        "timing", cols, rows,
+        "timing", cols, _table_rows(list(records.values())),
         "Force constants of Si supercells, one thread, CPU seconds of the process (the "
         "machine was shared, wall time is in raw). Exact paths agree to round-off; phonopy "
-        "finite displacements (0.01 A, one displacement for Si) differ at O(h^2).",
+        "finite displacements (0.01 A, one displacement for Si) differ at O(h^2). 'not run': "
+        "skipped for cost or memory (SevenNet-0's double-backward graph needs several GB).",
     )  # fmt: skip
     path = write_result(
         "fcpredict", "hessian_timing", tables=[table], config={"threads": 1, "dtype": "float32"},
         seeds=[0], title="Hessian paths: timing on 64 and 216 atoms",
-        raw={"records": raw, "max_naive": args.max_naive, "max_fwd": args.max_fwd},
+        raw={"records": list(records.values())},
     )  # fmt: skip
     print(path)
 
