@@ -306,6 +306,7 @@ def evaluate_files(
     paths: list[str | Path] | tuple[str | Path, ...],
     chi_excision: float = CHI_EXCISION,
     reference: str | Path | None = None,
+    level: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """:func:`summarize` of every file on the same cells (all files are read and checked first).
 
@@ -318,10 +319,10 @@ def evaluate_files(
     dict
         Path (as given) -> constraint norms of that file.
     """
-    grids = {str(p): read_grid(p) for p in paths}
+    grids = {str(p): read_grid(p, level) for p in paths}
     for p, g in grids.items():
         _check_cells(g, chi_excision, p)
-    ref = read_grid(reference) if reference is not None else next(iter(grids.values()))
+    ref = read_grid(reference, level) if reference is not None else next(iter(grids.values()))
     if reference is not None:
         _check_cells(ref, chi_excision, reference)
         for p, g in grids.items():
@@ -342,13 +343,15 @@ def solve_file(
     out_path: str | Path,
     chi_excision: float = CHI_EXCISION,
     tol: float = 1e-10,
+    level: int | None = None,
 ) -> dict[str, Any]:
     """Classical baseline: Newton solve of the conformal-factor equation on IN, written to OUT.
 
     Returns
     -------
     dict
-        ``report`` (Newton steps, wall time, ...), ``before`` and ``after`` norms.
+        ``report`` (Newton steps, wall time, ...), ``before`` and ``after`` norms. ``level``
+    picks the refinement level of a GRChombo/AMReX input (as for every function here).
 
     Raises
     ------
@@ -360,7 +363,7 @@ def solve_file(
     from nrfix.elliptic import check_conformally_flat, solve_conformal_factor
     from nrfix.formats import GridData, write_hdf5
 
-    grid = read_grid(in_path)
+    grid = read_grid(in_path, level)
     _check_cells(grid, chi_excision, in_path)
     problem = check_conformally_flat(grid.vars)
     if problem:
@@ -379,6 +382,7 @@ def plot_hist(
     after: list[str | Path] | tuple[str | Path, ...],
     out_dir: str | Path,
     chi_excision: float = CHI_EXCISION,
+    level: int | None = None,
 ) -> list[Path]:
     """Histograms, z-slice heatmaps and the trade-off plot of BEFORE vs each AFTER file.
 
@@ -390,7 +394,7 @@ def plot_hist(
     """
     from nrfix import plots
 
-    grids = {Path(p).stem: (p, read_grid(p)) for p in (before, *after)}
+    grids = {Path(p).stem: (p, read_grid(p, level)) for p in (before, *after)}
     x0 = grids[Path(before).stem][1].vars
     for p, g in grids.values():
         if g.vars.shape != x0.shape:

@@ -43,6 +43,12 @@ class FiniteRange(click.FloatRange):
 
 
 CHI_RANGE = FiniteRange(0.0, 1.0, max_open=True)
+LEVEL_OPTION = click.option(
+    "--level",
+    type=click.IntRange(0),
+    default=None,
+    help="Refinement level of GRChombo/AMReX inputs (needed when they have several).",
+)
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -245,15 +251,20 @@ def correct(
     default=None,
     help="Measure every file on this file's cells (default: the first PATH when the grids match).",
 )
+@LEVEL_OPTION
 def evaluate(
-    paths: tuple[str, ...], chi_excision: float, as_json: bool, reference: str | None
+    paths: tuple[str, ...],
+    chi_excision: float,
+    as_json: bool,
+    reference: str | None,
+    level: int | None,
 ) -> None:
     """Report RMS/median |Ham| and ||Mom|| (punctures excised) of one or more data files,
     all on the same cells: those of the first file (the input of a correction) or --reference.
     """
     from nrfix.api import evaluate_files
 
-    rows = evaluate_files(paths, chi_excision, reference)
+    rows = evaluate_files(paths, chi_excision, reference, level)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -278,13 +289,16 @@ def evaluate(
     help="Directory for the PNGs.",
 )
 @click.option("--chi-excision", type=CHI_RANGE, default=0.05, show_default=True, help=CHI_HELP)
-def plot_hist(before: str, after: tuple[str, ...], out_dir: str, chi_excision: float) -> None:
+@LEVEL_OPTION
+def plot_hist(
+    before: str, after: tuple[str, ...], out_dir: str, chi_excision: float, level: int | None
+) -> None:
     """Histograms, z-slice heatmaps and the trade-off plot of BEFORE vs each AFTER file."""
     from common.checkpoint import clean_stale_tmp
     from nrfix.api import plot_hist as plot
 
     clean_stale_tmp(out_dir)
-    made = plot(before, after, out_dir, chi_excision)
+    made = plot(before, after, out_dir, chi_excision, level)
     click.echo("wrote " + ", ".join(str(p) for p in made))
 
 
@@ -299,11 +313,12 @@ def plot_hist(before: str, after: tuple[str, ...], out_dir: str, chi_excision: f
     show_default=True,
     help="Newton residual tolerance (max norm).",
 )
-def solve(in_path: str, out_path: str, chi_excision: float, tol: float) -> None:
+@LEVEL_OPTION
+def solve(in_path: str, out_path: str, chi_excision: float, tol: float, level: int | None) -> None:
     """Classical baseline: Newton solve of the conformal-factor (Lichnerowicz) equation."""
     from nrfix.api import solve_file
 
-    res = solve_file(in_path, out_path, chi_excision, tol)
+    res = solve_file(in_path, out_path, chi_excision, tol, level)
     rep, before, after = res["report"], res["before"], res["after"]
     click.echo(
         f"{rep['newton_steps']} Newton steps, {rep['wall_s']:.1f} s; residual max "

@@ -525,3 +525,28 @@ def test_unwritable_outputs(args, needle, trained, tmp_path):
         "ckpt": trained / "run/checkpoints/best.pt",
     }
     _refused([a.format(**fill) for a in args], needle, watch=(tmp_path,))
+
+
+# --------------------------------------------------------------------------- refinement levels
+def test_level_option_on_every_reading_command(trained, tmp_path):
+    """A two-level Chombo file: refused without --level (the error names it), read with it."""
+    g = read_hdf5(trained / "data/test_000.h5")
+    two = write_chombo(tmp_path / "two.hdf5", g)
+    with h5py.File(two, "a") as f:
+        f.copy("level_0", "level_1")
+        f["level_1"].attrs["dx"] = g.dx / 2
+        f.attrs["num_levels"] = 2
+    figs = tmp_path / "figs"
+    for args in (
+        ["evaluate", two],
+        ["plot-hist", two, "--out", figs],
+        ["solve", two, tmp_path / "s.h5"],
+    ):
+        _refused(args, "two.hdf5", "pick one with --level", watch=(tmp_path,))
+    good = CliRunner().invoke(cli, [str(a) for a in ["evaluate", two, "--level", "1", "--json"]])
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)[str(two)]["cells"] > 0
+    made = CliRunner().invoke(
+        cli, [str(a) for a in ["plot-hist", two, "--level", "0", "--out", figs]]
+    )
+    assert made.exit_code == 0 and (figs / "hist.png").is_file(), made.output
