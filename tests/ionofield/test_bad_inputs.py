@@ -567,6 +567,7 @@ def test_bad_ionprf(case, tmp_path):
         (["ingest-ro", "--out", "OUT"], "FILES"),
         (["forecast", "MISSING", "B"], "MISSING"),
         (["nowcast", "MISSING"], "MISSING"),
+        (["nowcast"], "needs a GIM file, an observation table (--obs), or both"),
         (["ingest-ro", "MISSING", "--out", "OUT"], "MISSING"),
     ],
 )
@@ -607,9 +608,10 @@ def test_api_facade_errors(trained):
     assert not Path("x").exists()
 
 
+@pytest.mark.parametrize("with_gim", [True, False], ids=["gim+obs", "obs-only"])
 @pytest.mark.parametrize("case", sorted(k for k in SCENARIO_CASES if k.startswith("obs-")))
-def test_bad_nowcast_obs(case, tiny_scenario, tmp_path):
-    """``nowcast --obs TABLE``: the table is checked before any fitting or output."""
+def test_bad_nowcast_obs(case, with_gim, tiny_scenario, tmp_path):
+    """``nowcast [GIM] --obs TABLE``: the table is checked before any fitting or output."""
     from ionofield.ionex import read_ionex, write_ionex
 
     maps = read_ionex(_tec_file(tiny_scenario))
@@ -621,7 +623,7 @@ def test_bad_nowcast_obs(case, tiny_scenario, tmp_path):
     breaker(folder)
     obs = folder / "observations.h5"
     out = tmp_path / "out"
-    args = ["nowcast", gim, "--obs", obs, "--out", out, "--steps", "2"]
+    args = ["nowcast", *([gim] if with_gim else []), "--obs", obs, "--out", out, "--steps", "2"]
     if case == "obs-missing":
         check_refused(invoke(args), "--obs")
     else:
