@@ -10,7 +10,7 @@ from nrfix.data import generate
 from nrfix.measure import compare, gains, worse
 from nrfix.newton import dst_laplacian_inverse, excision_mask, newton_correct, newton_direction
 
-N, BOX = 20, 6.0
+N, BOX = 16, 6.0
 DX = BOX / N
 ORIGIN = np.full(3, -BOX / 2 + DX / 2)
 BY = {
