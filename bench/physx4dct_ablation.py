@@ -380,7 +380,11 @@ def summary_table(rows: list[dict], modes: list[str], variants: list[str]):
         "wall per fit (s)",
         "verdict",
     ]
-    return Table("modes", columns, out)
+    caption = (
+        "mean ± sd over seeds; Δ is paired per seed; wall time on a shared, heavily loaded "
+        "2-core machine (fits ran side by side)"
+    )
+    return Table("modes", columns, out, caption=caption)
 
 
 def main() -> None:
