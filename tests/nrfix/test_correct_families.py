@@ -15,7 +15,7 @@ from nrfix.data import generate
 from nrfix.formats import write_hdf5
 from nrfix.measure import compare
 
-N, BOX = 20, 6.0
+N, BOX = 16, 6.0
 DX = BOX / N
 ORIGIN = np.full(3, -BOX / 2 + DX / 2)
 WARPED = {
