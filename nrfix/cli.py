@@ -168,9 +168,9 @@ def train(
 @click.option(
     "--iterations",
     type=click.IntRange(1, 10),
-    default=1,
+    default=2,
     show_default=True,
-    help="newton: conformal-factor (+ momentum) Newton iterations.",
+    help="newton: Newton iterations (each a coupled conformal-factor + CTT momentum step).",
 )
 @click.option(
     "--no-momentum",
