@@ -40,7 +40,17 @@ def test_chombo_levels(tmp_path):
     res = CliRunner().invoke(cli, ["correct", str(path), str(tmp_path / "o.h5")])
     assert res.exit_code == 1 and "--level" in res.output
     res = CliRunner().invoke(
-        cli, ["correct", str(path), str(tmp_path / "o.h5"), "--level", "1", "--no-momentum"]
+        cli,
+        [
+            "correct",
+            str(path),
+            str(tmp_path / "o.h5"),
+            "--level",
+            "1",
+            "--no-momentum",
+            "--iterations",
+            "1",
+        ],
     )
     assert res.exit_code == 0, res.output
 
