@@ -106,3 +106,18 @@ def test_pec_maps_add_a_few_tecu_at_low_latitude():
     assert pec.shape == (1, 3, 3)
     assert 1.0 < pec[0, 1].mean() < 6.0 and pec[0, 1].mean() > pec[0, 0].mean()
     np.testing.assert_allclose(pec[..., 0], pec[..., -1])  # same meridian
+
+
+def test_column_net_has_no_seam():
+    from ionofield.gimfit import ColumnNet
+
+    torch.manual_seed(0)
+    net = ColumnNet(0, hidden=16, layers=2, fourier=8, sigma=2.0)
+    torch.nn.init.normal_(net.head.weight)  # the zero-initialised head would hide a seam
+    lat, t = np.array([-45.0, 10.0]), np.full(2, T_2022)
+    west = torch.as_tensor(geometry.features(lat, np.full(2, -180.0), t))
+    east = torch.as_tensor(geometry.features(lat, np.full(2, 180.0), t))
+    near = torch.as_tensor(geometry.features(lat, np.full(2, 170.0), t))
+    empty = torch.zeros(2, 0)
+    a_w, a_e, a_n = (net(f, empty)[0] for f in (west, east, near))
+    assert torch.allclose(a_w, a_e, atol=1e-5) and not torch.allclose(a_w, a_n, atol=1e-5)
