@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CHI_EXCISION",
     "constraint_fields",
+    "correct_file",
     "correct_grid",
+    "correct_vars",
     "evaluate_files",
     "load_model",
     "make_config",
+    "measure_correction",
     "plot_hist",
     "provenance",
     "read_grid",
@@ -89,6 +92,20 @@ def summarize(
     if ref.shape != vars25.shape:
         raise ValueError(f"reference grid {ref.shape} differs from {vars25.shape}")
     return stats(vars25, dx, cell_mask(ref, chi_excision))
+
+
+def correct_file(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Correct a file, refusing a worse result (:func:`nrfix.correct.correct_file`)."""
+    from nrfix.correct import correct_file as run
+
+    return run(*args, **kwargs)
+
+
+def correct_vars(*args: Any, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """Correct (25, X, Y, Z) data by a method (:func:`nrfix.correct.correct_vars`)."""
+    from nrfix.correct import correct_vars as run
+
+    return run(*args, **kwargs)
 
 
 def measure_correction(

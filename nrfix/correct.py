@@ -80,7 +80,7 @@ def correct_file(
         Unreadable input, a missing checkpoint, or (without ``force``) a result more than 5%
         worse than the input; the message lists what got worse and by how much.
     """
-    from nrfix.api import provenance, read_grid
+    from nrfix.api import provenance, read_grid, writing
     from nrfix.formats import GridData, write_chombo, write_hdf5
 
     opts = dict(options or {})
@@ -101,7 +101,8 @@ def correct_file(
     prov = provenance("correct", input=str(in_path), force=force, measurement=cmp, **details)
     attrs = {**grid.attrs, "corrected_from": str(in_path)}
     writer = write_chombo if opts.get("format", "nrfix") == "grchombo" else write_hdf5
-    writer(out_path, GridData(vars_out, grid.dx, grid.origin, {}, attrs), prov)
+    with writing(out_path):
+        writer(out_path, GridData(vars_out, grid.dx, grid.origin, {}, attrs), prov)
     cmp["written"] = str(out_path)
     return cmp
 
