@@ -125,7 +125,7 @@ def render(model: Model4D, times_s: Sequence[float], angles_deg: Sequence[float]
     import numpy as np
     import torch
 
-    from physx4dct.train import render_projection
+    from physx4dct.steps import render_projection
 
     if len(times_s) not in (1, len(angles_deg)) or not angles_deg:
         raise UserError("give one time or one per angle, and at least one angle", path="--time")

@@ -11,7 +11,6 @@ statistics). Rank 0 writes. `load_model(path)` rebuilds a model from its checkpo
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 import zipfile
 from dataclasses import dataclass
@@ -47,48 +46,23 @@ from common.seeding import generator_for, seed_everything
 from common.signals import GracefulInterrupt
 from physx4dct.config import RESUME_SECTIONS, Config
 from physx4dct.data import Scan, read_scan
-from physx4dct.deformation import DeformOut
 from physx4dct.densify import densify_and_prune, init_cloud
 from physx4dct.fdk import fdk
 from physx4dct.geometry import ConeGeometry
-from physx4dct.losses import projection_loss, tv3d
 from physx4dct.model import Model4D, build_model, rebind
-from physx4dct.projector import splat_view
 from physx4dct.rasterizer import get_splatter
-from physx4dct.voxelizer import random_subgrid, voxelize
+from physx4dct.steps import (  # noqa: F401 - _periodic_loss, render_projection: re-exported
+    _Data,
+    _periodic_loss,
+    _step_loss,
+    _to_device,
+    render_projection,
+    validate,
+)
 
 __all__ = ["fit", "initial_model", "load_model", "make_optimizer", "render_projection"]
 
 log = get_logger("physx4dct.train")
-
-
-@dataclass
-class _Data:
-    """Training tensors on the device."""
-
-    scan: Scan
-    proj: Tensor
-    angles: Tensor
-    t: Tensor
-    val_proj: Tensor | None
-    val_angles: Tensor | None
-    val_t: Tensor | None
-
-
-def _to_device(scan: Scan, device: torch.device, dtype: torch.dtype) -> _Data:
-    def tens(x: Any) -> Tensor:
-        return torch.as_tensor(x, dtype=dtype, device=device)
-
-    v = scan.val
-    return _Data(
-        scan,
-        tens(scan.train.projections),
-        tens(scan.train.angles),
-        tens(scan.train.time_s / scan.scan_s),
-        tens(v.projections) if v else None,
-        tens(v.angles) if v else None,
-        tens(v.time_s / scan.scan_s) if v else None,
-    )
 
 
 def initial_model(
@@ -152,77 +126,6 @@ def _set_lr(
             g["lr"] = g["initial_lr"] * factor
 
 
-def render_projection(
-    model: Model4D,
-    geo: ConeGeometry,
-    angle: Tensor,
-    t: Tensor | None,
-    step: int = 0,
-    budget: int = 2_000_000,
-    rasterizer: str = "torch",
-) -> tuple[Tensor, DeformOut | None, tuple[Tensor, Tensor, Tensor]]:
-    """Projection (H, W) at gantry `angle` and normalised time `t` (None = canonical)."""
-    means, cov, dens, out = model.gaussians_at(t, step)
-    splat = splat_view if rasterizer == "torch" else get_splatter(rasterizer)
-    return splat(geo, angle, means, cov, dens, budget), out, (means, cov, dens)
-
-
-def _step_loss(
-    model: Model4D, cfg: Config, data: _Data, step: int, gen: torch.Generator, fine: bool
-) -> tuple[Tensor, dict[str, float]]:
-    """Total loss of one iteration and its logged parts."""
-    tc, lc, geo = cfg.train, cfg.loss, data.scan.geo
-    idx = torch.randint(0, data.proj.shape[0], (tc.views_per_step,), generator=gen)
-    preds, parts, extra = [], {}, 0.0
-    gauss = None
-    for j in idx.tolist():
-        t = data.t[j] if fine else None
-        pred, out, g = render_projection(
-            model, geo, data.angles[j], t, step, tc.budget, tc.rasterizer
-        )
-        preds.append(pred)
-        gauss = gauss or g
-        if out is not None:
-            for k, v in out.losses.items():
-                extra = extra + v / len(idx)
-                parts[k] = parts.get(k, 0.0) + float(v.detach()) / len(idx)
-            parts.update({k: float(v) for k, v in out.stats.items()})
-    loss = projection_loss(torch.stack(preds), data.proj[idx], lc.dssim)
-    parts["proj"] = float(loss.detach())
-    loss = loss + extra
-    if lc.tv > 0 and step % lc.tv_every == 0:
-        sub, _ = random_subgrid(geo, lc.tv_size, gen)
-        tv = tv3d(voxelize(*gauss, sub, budget=tc.budget))
-        loss = loss + lc.tv * tv
-        parts["tv"] = float(tv.detach())
-    if fine and model.hexplane is not None:
-        sm = model.hexplane.smoothness()
-        loss = (
-            loss
-            + lc.plane_tv * sm["plane_tv"]
-            + lc.time_smooth * sm["time_smooth"]
-            + lc.time_l1 * sm["time_l1"]
-        )
-    if fine and lc.period > 0 and step >= tc.coarse_iterations + lc.period_from:
-        loss = loss + lc.period * _periodic_loss(model, cfg, data, idx[0], step, parts)
-    return loss, parts
-
-
-def _periodic_loss(
-    model: Model4D, cfg: Config, data: _Data, j: Tensor, step: int, parts: dict
-) -> Tensor:
-    """L(render(t + T), I(t)) with T = exp(tau) / scan (t - T when t + T leaves the scan)."""
-    period = model.period_s() / model.scan_s
-    t = data.t[j]
-    shifted = torch.where(t + period <= 1.0, t + period, t - period)
-    pred, _, _ = render_projection(
-        model, data.scan.geo, data.angles[j], shifted, step, cfg.train.budget, cfg.train.rasterizer
-    )
-    pc = projection_loss(pred[None], data.proj[j][None], cfg.loss.dssim)
-    parts["periodic"] = float(pc.detach())
-    return pc
-
-
 def _accumulate_densify_stats(model: Model4D) -> None:
     c = model.cloud
     if c.xyz.grad is None:
@@ -241,27 +144,6 @@ def _maybe_densify(
     stats = densify_and_prune(model.cloud, opt, gc, geo.voxel, generator_for(cfg.seed, 0, step))
     rebind(model)
     return stats
-
-
-@torch.no_grad()
-def validate(model: Model4D, cfg: Config, data: _Data) -> dict[str, float]:
-    """PSNR (dB) of the validation projections, peak = max of the measured ones."""
-    if data.val_proj is None or data.val_proj.shape[0] == 0:
-        return {}
-    mse = []
-    for k in range(data.val_proj.shape[0]):
-        t = data.val_t[k] if model.deformation is not None else None
-        pred, _, _ = render_projection(
-            model,
-            data.scan.geo,
-            data.val_angles[k],
-            t,
-            budget=cfg.train.budget,
-            rasterizer=cfg.train.rasterizer,
-        )
-        mse.append(float(((pred - data.val_proj[k]) ** 2).mean()))
-    peak = float(data.val_proj.max())
-    return {"val_psnr": 10 * math.log10(peak**2 / max(sum(mse) / len(mse), 1e-20))}
 
 
 @dataclass
