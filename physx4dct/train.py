@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,16 +182,6 @@ class _Run:
             )
 
 
-def _read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """`common.checkpoint.load_checkpoint`, after checking the file is a torch zip archive at
-    all (torch's own error for, say, a pickle suggests ``weights_only=False``: never do that).
-    """
-    path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a physics-ml checkpoint (not a torch zip archive)")
-    return load_checkpoint(path, map_location=device)
-
-
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Model4D, Config]:
     """Rebuild the model stored in a checkpoint (its config and scan geometry are inside).
 
@@ -209,7 +198,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Mo
         The model in eval mode, with ``model.geo`` (`ConeGeometry`) set to the geometry of
         the scan it was trained on, and its config.
     """
-    ckpt = _read_checkpoint(path, device)
+    ckpt = load_checkpoint(path, map_location=device)
     cfg = from_dict(Config, ckpt["config"], source=str(path))
     extra = ckpt.get("extra") or {}
     if "geometry" not in extra or "n_gaussians" not in extra:
@@ -233,7 +222,7 @@ def _check_resume(cfg: Config, run: Path, allow: bool) -> dict[str, Any]:
     last = last_checkpoint(run)
     if not last.is_file():
         raise UserError(f"{last} does not exist: nothing to resume", path="--resume")
-    ckpt = _read_checkpoint(last)
+    ckpt = load_checkpoint(last)
     changed = check_resume_config(
         ckpt["config"], to_dict(cfg), sections=RESUME_SECTIONS, allow=allow, source=last
     )
