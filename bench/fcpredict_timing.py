@@ -139,7 +139,9 @@ def main() -> None:
         "timing", cols, _table_rows(list(records.values())),
         "Force constants of Si supercells, one thread, CPU seconds of the process (the "
         "machine was shared, wall time is in raw). Exact paths agree to round-off; phonopy "
-        "finite displacements (0.01 A, one displacement for Si) differ at O(h^2). 'not run': "
+        "finite displacements (0.01 A, one one-sided displacement for Si) carry an O(h) "
+        "anharmonic error (largest for SevenNet-0, whose energy is far from harmonic on that "
+        "scale, vs the untrained equiformer). 'not run': "
         "skipped for cost or memory (SevenNet-0's double-backward graph needs several GB).",
     )  # fmt: skip
     path = write_result(
