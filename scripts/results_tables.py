@@ -53,7 +53,7 @@ def render(result: dict[str, Any], table_name: str, source: str) -> str:
     lines = []
     if table.get("caption"):
         lines += [table["caption"], ""]
-    lines.append("| " + " | ".join(table["columns"]) + " |")
+    lines.append("| " + " | ".join(fmt(str(c)) for c in table["columns"]) + " |")
     lines.append("|" + "---|" * len(table["columns"]))
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in table["rows"]]
     lines.append("")
