@@ -15,7 +15,7 @@ TORCH  ?= torch==2.13.0
 help:
 	@echo "make install  - create .venv and install the package with dev tools"
 	@echo "make demo     - run every tool's end-to-end demo into runs/demo/<tool>/"
-	@echo "make test     - run the test suite (pytest)"
+	@echo "make test     - run the test suite (pytest, 2 workers)"
 	@echo "make bench    - run the side-by-side benchmarks in bench/ (long)"
 	@echo "make lint     - ruff check + ruff format --check"
 	@echo "make docs     - build the documentation site (mkdocs --strict) into site/"
@@ -38,7 +38,7 @@ demo: $(STAMP)
 	@echo "demo outputs and figures: runs/demo/<tool>/"
 
 test: $(STAMP)
-	$(PY) -m pytest -q --timeout=900 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --timeout=900 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@set -e; for b in bench/*.py; do \
