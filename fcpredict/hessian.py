@@ -107,8 +107,8 @@ def hessian_rows(
     ``method``: 'loop' (one reverse-over-reverse autograd call per row, the forward and first
     backward shared), 'vmap' (torch.func vmap over the rows' vector-Jacobian products), 'fwd'
     (forward-over-reverse Hessian-vector products, one jvp per row) or 'auto' = 'loop', the
-    fastest exact path measured (bench/fcpredict_timing.py, cpu-preset equiformer on Si, CPU
-    seconds for 6 rows: 64 atoms loop 0.58, vmap 0.77, fwd 2.5; 216 atoms loop 1.8, vmap 3.2).
+    fastest exact path measured for both the cpu-preset equiformer and SevenNet-0 on Si
+    supercells (bench/fcpredict_timing.py -> results/fcpredict/hessian_timing.json).
     Training needs ``create_graph=True`` (loop).
     """
     n_atoms = graph.positions.shape[0]
