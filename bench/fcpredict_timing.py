@@ -132,7 +132,11 @@ def main() -> None:
     records = {}
     for line in CACHE.read_text().splitlines():
         rec = json.loads(line)
-        records[(rec["model"], rec["atoms"])] = rec  # the last run wins
+        old = records.get((rec["model"], rec["atoms"]), {})  # later runs add/replace paths
+        records[(rec["model"], rec["atoms"])] = {
+            **old,
+            **{k: v for k, v in rec.items() if v is not None},
+        }
     cols = ["model", "atoms", "path", "CPU s (6 primitive rows / FD)", "naive 3N loop CPU s",
             "speed-up vs naive", "max |diff| vs loop (eV/A^2)"]  # fmt: skip
     table = Table(
