@@ -26,7 +26,6 @@ import numpy as np
 from common.errors import UserError
 from ionofield.config import IonofieldConfig
 from ionofield.config import load as load_config
-from ionofield.demo import run_demo
 from ionofield.modes import ingest_ro, run_forecast, run_nowcast
 from ionofield.plots import make_figures
 from ionofield.train import fit, load_model
@@ -43,7 +42,6 @@ __all__ = [
     "parse_times",
     "predict",
     "predict_to_file",
-    "run_demo",
     "run_forecast",
     "run_nowcast",
     "simulate",

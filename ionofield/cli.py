@@ -267,7 +267,7 @@ def plot(run: str, scenario: str, out: str | None, alt_km: float) -> None:
 )
 def demo(out: str, steps: int | None) -> None:
     """End to end in ~3 min: simulate a 2-day storm, train, evaluate, plot (all under OUT)."""
-    from ionofield.api import run_demo
+    from ionofield.demo import run_demo  # the demo is a script over the api, not part of it
 
     click.echo(run_demo(Path(out), steps))
 

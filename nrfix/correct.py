@@ -4,7 +4,7 @@ Two methods:
 
 - ``newton``: the residual-driven prior alone (:func:`nrfix.newton.newton_correct`), no
   checkpoint: guarded Newton steps on the conformal factor and CTT momentum steps.
-- ``learned``: a trained checkpoint (:func:`nrfix.api.correct_grid`).
+- ``learned``: a trained checkpoint (:func:`nrfix.apply.correct_grid`).
 
 Before and after are measured on the same cells (the input's, :mod:`nrfix.measure`). If the
 median or RMS of |Ham| or ||Mom|| is more than 5% worse than the input, nothing is written
@@ -49,7 +49,7 @@ def correct_vars(
         if checkpoint is None:
             raise UserError("--method learned needs --checkpoint (a trained best.pt/last.pt)")
         from common.config import to_dict
-        from nrfix.api import correct_grid
+        from nrfix.apply import correct_grid
         from nrfix.train import load_model
 
         device = opts.get("device", "cpu")
@@ -80,7 +80,7 @@ def correct_file(
         Unreadable input, a missing checkpoint, or (without ``force``) a result more than 5%
         worse than the input; the message lists what got worse and by how much.
     """
-    from nrfix.api import provenance, read_grid, writing
+    from nrfix.apply import provenance, read_grid, writing
     from nrfix.formats import GridData, write_chombo, write_hdf5
 
     opts = dict(options or {})

@@ -52,7 +52,7 @@ def momentum_direction(
     vars25: np.ndarray, dx: float, free: np.ndarray, restart: int = 40, restarts: int = 3
 ) -> tuple[np.ndarray, dict]:
     """Solve M_lin(delta_a(W)) = -Mom on the ``free`` cells; returns delta A (6, X, Y, Z), info."""
-    from nrfix.newton import dst_laplacian_inverse
+    from nrfix.poisson import dst_laplacian_inverse
 
     x = torch.from_numpy(np.ascontiguousarray(vars25))[None]
     with torch.no_grad():
@@ -137,7 +137,7 @@ def coupled_direction(
     Returns u (X, Y, Z), W (3, X, Y, Z) and info.
     """
     from nrfix.constraints import ham_parts
-    from nrfix.newton import dst_laplacian_inverse
+    from nrfix.poisson import dst_laplacian_inverse
 
     x = torch.from_numpy(np.ascontiguousarray(vars25))[None]
     chi, a0 = x[:, IDX["chi"]], x[:, C_A]

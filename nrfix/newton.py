@@ -32,7 +32,6 @@ otherwise not taken, so the prior never makes data silently worse.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +42,7 @@ import torch
 
 from nrfix.constraints import C_A, IDX, ham_of_chi, ham_parts
 from nrfix.measure import CHI_EXCISION, cell_mask, compare, worse
+from nrfix.poisson import dst_laplacian_inverse
 
 PUNCTURE_CHI = 0.5
 """A local minimum of chi below this is treated as a puncture (excised)."""
@@ -75,24 +75,6 @@ def excision_mask(chi: np.ndarray, chi_excision: float, dilate: int) -> np.ndarr
     if dilate > 0 and inside.any():
         inside = scipy.ndimage.binary_dilation(inside, np.ones((3, 3, 3), bool), dilate)
     return inside
-
-
-def dst_laplacian_inverse(shape: tuple[int, ...], dx: float) -> Callable[[np.ndarray], np.ndarray]:
-    """Function r -> u with L u = r on a box of ``shape`` cells.
-
-    u = 0 outside (odd reflection), L the 4th-order stencil (-1, 16, -30, 16, -1) / (12 dx^2)
-    per axis, by a type-I DST.
-    """
-    lam = 0.0
-    for ax, n in enumerate(shape):
-        theta = np.pi * np.arange(1, n + 1) / (n + 1)
-        sym = (-2.0 * np.cos(2 * theta) + 32.0 * np.cos(theta) - 30.0) / (12.0 * dx * dx)
-        lam = lam + sym.reshape([n if a == ax else 1 for a in range(len(shape))])
-
-    def solve(r: np.ndarray) -> np.ndarray:
-        return scipy.fft.idstn(scipy.fft.dstn(r, type=1) / lam, type=1)
-
-    return solve
 
 
 def _apply(vars25: np.ndarray, psi: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
-from physx4dct.data import Scan, Views, phase_bins
 from physx4dct.geometry import ConeGeometry
+from physx4dct.scan import Scan, Views, phase_bins
 
 __all__ = ["LAYOUTS", "detect_layout", "scan_from_dict", "scan_to_dict", "x2_volume_times"]
 

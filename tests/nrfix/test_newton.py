@@ -8,7 +8,8 @@ import pytest
 from nrfix.constraints import IDX
 from nrfix.data import generate
 from nrfix.measure import compare, gains, worse
-from nrfix.newton import dst_laplacian_inverse, excision_mask, newton_correct, newton_direction
+from nrfix.newton import excision_mask, newton_correct, newton_direction
+from nrfix.poisson import dst_laplacian_inverse
 
 N, BOX = 16, 6.0
 DX = BOX / N
