@@ -64,7 +64,9 @@ def eigen_loss(d_pred: torch.Tensor, lam: torch.Tensor, vec: torch.Tensor) -> to
 class AdaptiveWeights:
     """w_k = base_k / running_mean(L_k); state is plain floats (stored in checkpoints)."""
 
-    def __init__(self, base: dict[str, float], enabled: bool = True, momentum: float = 0.95):
+    def __init__(
+        self, base: dict[str, float], enabled: bool = True, momentum: float = 0.95
+    ) -> None:
         self.base, self.enabled, self.momentum = dict(base), enabled, momentum
         self.running: dict[str, float] = {}
 
