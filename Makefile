@@ -57,7 +57,8 @@ results-tables: $(STAMP)
 
 # after a dependency change: pin what this venv has (the versions the tests then pass with)
 constraints: $(STAMP)
-	$(PIP) freeze --exclude-editable | grep -v "^torch==" > constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v "^torch==" \
+	  | sed -E 's/^([A-Za-z0-9_.-]+) @ .*/\1/' > constraints.txt
 
 clean:
 	rm -rf runs/demo runs/bench .pytest_cache site
