@@ -1,5 +1,6 @@
 """Checks on a checkpoint before its weights are used: a foreign, damaged or hostile file is
-refused with one line naming it (common.checkpoint reads it with ``weights_only=True``).
+refused with one line naming it (``common.checkpoint.load_checkpoint``), and so are non-finite
+weights and a missing config.
 """
 
 from __future__ import annotations
@@ -11,24 +12,12 @@ import torch
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """``load_checkpoint`` plus the checks a foreign or damaged file needs."""
-    import zipfile
-
+    """``load_checkpoint`` (which refuses foreign files and pickle payloads) plus the checks
+    ionofield needs before using the weights: finite values and a stored config.
+    """
     from common.checkpoint import CheckpointError, load_checkpoint
 
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise CheckpointError("not a checkpoint (a torch.save zip archive expected)", path=path)
-    try:
-        ckpt = load_checkpoint(path)
-    except CheckpointError as exc:
-        if "weights only load failed" not in str(exc).lower():
-            raise
-        # PyTorch's text advises weights_only=False: never do that with an untrusted file
-        raise CheckpointError(
-            "refused: it holds Python objects other than tensors and plain data "
-            "(unpickling them could run code)",
-            path=path,
-        ) from None
+    ckpt = load_checkpoint(path)
     for section in ("model", "optimizer"):
         bad = _non_finite(ckpt.get(section))
         if bad:

@@ -233,12 +233,12 @@ def _bad_config(ckpt: dict) -> None:
 
 
 CKPT_CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
-    "empty": (lambda src, dst: dst.write_bytes(b""), "not a checkpoint"),
+    "empty": (lambda src, dst: dst.write_bytes(b""), "not a physics-ml checkpoint"),
     "truncated": (
         lambda src, dst: dst.write_bytes(src.read_bytes()[: src.stat().st_size // 2]),
-        "not a checkpoint",
+        "not a physics-ml checkpoint",
     ),
-    "wrong-format": (lambda src, dst: dst.write_text('{"step": 1}'), "not a checkpoint"),
+    "wrong-format": (lambda src, dst: dst.write_text('{"step": 1}'), "not a physics-ml checkpoint"),
     "foreign-zip": (lambda src, dst: torch.save({"a": torch.zeros(2)}, dst), "not a physics-ml"),
     "nan-weights": (
         lambda src, dst: _edited_checkpoint(src, dst, _nan_weight),
@@ -304,7 +304,7 @@ def test_resume_refusals(trained, tiny_scenario, iri_cache, tmp_path):
     assert "model.spatial_hidden" in line and "--allow-config-change" in line
     line = check_refused(invoke([*base, "--set", "data.seq_len=4"]), "data.seq_len")
     (run / "checkpoints" / "last.pt").write_bytes(b"junk")
-    check_refused(invoke(base), "last.pt", "not a checkpoint")
+    check_refused(invoke(base), "last.pt", "not a physics-ml checkpoint")
     (run / "checkpoints" / "last.pt").unlink()
     check_refused(invoke(base), str(run), "no checkpoints/last.pt")
     after = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
