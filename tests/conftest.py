@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def clean_env(**extra: str) -> dict[str, str]:
         env.pop(key, None)
     env.update(extra)
     return env
+
+
+def wait_for_lines(path: Path, n: int, timeout_s: float = 60.0, poll_s: float = 0.05) -> bool:
+    """Wait until ``path`` (e.g. a run's metrics.jsonl) has at least ``n`` lines."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return True
+        time.sleep(poll_s)
+    return False
 
 
 @pytest.fixture()

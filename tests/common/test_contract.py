@@ -7,7 +7,6 @@ import math
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +21,7 @@ from common.errors import UserError
 from common.io import atomic_path
 from common.options import UserErrorGroup
 from common.schedule import warmup_cosine
-from tests.conftest import clean_env
+from tests.conftest import clean_env, wait_for_lines
 
 TOY = Path(__file__).with_name("toy_train.py")
 
@@ -134,11 +133,7 @@ def test_launch_wrapper_stops_cleanly_on_sigterm(tmp_path: Path, free_port: int)
         cmd, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     metrics = tmp_path / "metrics.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.1)
+    wait_for_lines(metrics, 3, timeout_s=90)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tests.conftest import wait_for_lines
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = Path(__file__).with_name("toy_train.py")
@@ -131,11 +131,7 @@ def test_sigterm_saves_checkpoint_and_exits_nonzero(tmp_path: Path) -> None:
         cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     metrics = tmp_path / "metrics.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.05)
+    wait_for_lines(metrics, 3, timeout_s=60)
     assert not (tmp_path / "checkpoints" / "last.pt").exists()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
