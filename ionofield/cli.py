@@ -311,7 +311,8 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
 )
 def nowcast(gim: str | None, out: str, seed: int, steps: int | None, obs: str | None) -> None:
     """Fit one day's GIM (RMS-weighted) and/or --obs points: write field.h5, vtec.i and
-    residuals.json (per observation type) to OUT.
+    residuals.json (per observation type) to OUT. Without a GIM the field is IRI plus the
+    optimal interpolation of the points (deterministic: --seed and --steps are not used).
     """
     from ionofield.api import run_nowcast
 

@@ -79,7 +79,7 @@ def run_nowcast(
     if gim is None:
         if table is None:
             raise IonofieldError("nowcast needs a GIM file, an observation table (--obs), or both")
-        net, rec, maps = nc.fit_points_only(table, cfg, ns, seed)
+        net, rec, maps = nc.fit_points_only(table, cfg)
     else:
         maps = nc.read_day(gim)
         net, rec = nc.fit_day(maps, cfg, ns, seed, table)

@@ -8,6 +8,10 @@ GIM term: RMS-weighted VTEC misfit (operators.column_vtec). Point term: mean squ
 Ne misfit of profile / in-situ points (the field evaluated at the point's column).
 A random tenth of the map cells is kept aside to choose the best state (not to score it: a
 GIM is itself a smooth expansion, so scores come from another product or other sensors).
+
+Without a GIM (profiles / in-situ only) the field is IRI plus the optimal-interpolation
+increment of the points (:mod:`ionofield.assim`): it returns to IRI a few correlation
+lengths (1500 km, 150 km, 2 h) away from every observation.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import torch
 
 from ionofield import swx
+from ionofield.assim import Increment, OISettings
 from ionofield.config import IRIConfig
 from ionofield.errors import IonofieldError
 from ionofield.gimfit import ColumnNet, Columns, FitSettings, build_columns, fit, predict_vtec
@@ -81,14 +86,16 @@ def fit_day(
     return net, rec
 
 
+def _iri_at(obs: dict, iri_cfg: IRIConfig) -> np.ndarray:
+    if "log10_ne_iri" in obs:
+        return np.asarray(obs["log10_ne_iri"], float)
+    return IRIBackground(iri_cfg).log10_ne(obs["lat"], obs["lon"], obs["alt_km"], obs["time_s"])
+
+
 def _points(obs: dict, iri_cfg: IRIConfig) -> dict:
     from ionofield import ro
 
-    if "log10_ne_iri" not in obs:
-        bg = IRIBackground(iri_cfg)
-        obs = {**obs, "log10_ne_iri": bg.log10_ne(obs["lat"], obs["lon"], obs["alt_km"],
-                                                  obs["time_s"])}  # fmt: skip
-    return ro.point_inputs(obs, iri_cfg)
+    return ro.point_inputs({**obs, "log10_ne_iri": _iri_at(obs, iri_cfg)}, iri_cfg)
 
 
 def point_residuals(net: ColumnNet, points: dict, obs: dict) -> dict:
@@ -96,10 +103,15 @@ def point_residuals(net: ColumnNet, points: dict, obs: dict) -> dict:
     from ionofield import ro
 
     pred = ro.predict_points(net, points)
-    y, iri = points["y"].numpy(), points["iri"].numpy()
+    return _residuals_by_type(pred, points["y"].numpy(), points["iri"].numpy(), obs["source"])
+
+
+def _residuals_by_type(
+    pred: np.ndarray, y: np.ndarray, iri: np.ndarray, source: np.ndarray
+) -> dict:
     out = {}
     for code, name in ((0, "insitu"), (1, "profile")):
-        m = np.asarray(obs["source"]) == code
+        m = np.asarray(source) == code
         if m.any():
             out[name] = {
                 "n": int(m.sum()),
@@ -121,20 +133,40 @@ def gim_residuals(pred: np.ndarray, obs: np.ndarray, rms: np.ndarray) -> dict:
     }
 
 
-def vtec_maps(net: ColumnNet, maps: IonexMaps, iri_cfg: IRIConfig) -> np.ndarray:
+Field = ColumnNet | Increment
+"""A nowcast field: the GIM-fitted column net, or IRI + a point increment (no GIM)."""
+
+
+def _log10_ne(field: Field, cols: Columns) -> np.ndarray:
+    """log10 Ne [m^-3] of ``field`` on the columns' altitude grid, (C, A)."""
+    if isinstance(field, Increment):
+        inc = field.on_columns(cols.lat, cols.lon, cols.time_s, cols.alt.numpy())
+        return cols.iri.numpy() + inc.astype(np.float32)
+    from ionofield.gimfit import log10_ne_at
+
+    with torch.no_grad():
+        return log10_ne_at(field, cols).numpy()
+
+
+def vtec_maps(net: Field, maps: IonexMaps, iri_cfg: IRIConfig) -> np.ndarray:
     """The field's VTEC [TECU] on ``maps``' grid and epochs, (T, H, W), seam column copied."""
     cols = map_columns(maps, IRIBackground(iri_cfg), drop_seam=False)
-    return predict_vtec(net, cols).reshape(maps.tec_tecu.shape)
+    if isinstance(net, Increment):
+        from ionofield.operators import column_vtec
+
+        vtec = column_vtec(torch.as_tensor(_log10_ne(net, cols)), cols.alt, cols.pec).numpy()
+    else:
+        vtec = predict_vtec(net, cols)
+    return vtec.reshape(maps.tec_tecu.shape)
 
 
 def write_outputs(
-    out_dir: str | Path, net: ColumnNet, maps: IonexMaps, iri_cfg: IRIConfig, record: dict
+    out_dir: str | Path, net: Field, maps: IonexMaps, iri_cfg: IRIConfig, record: dict
 ) -> None:
     """Write field.h5 (log10 Ne on epochs x altitudes x lat x lon), vtec.i and residuals.json."""
     import h5py
 
     from common.io import atomic_path, atomic_write
-    from ionofield.gimfit import log10_ne_at
     from ionofield.ionex import write_ionex
 
     out = Path(out_dir)
@@ -142,8 +174,7 @@ def write_outputs(
     vtec = vtec_maps(net, maps, iri_cfg)
     write_ionex(out / "vtec.i", replace(maps, tec_tecu=vtec, rms_tecu=None), "ionofield nowcast")
     cols = map_columns(maps, IRIBackground(iri_cfg), drop_seam=False)
-    with torch.no_grad():
-        ne = log10_ne_at(net, cols).numpy().reshape(*maps.tec_tecu.shape, -1)
+    ne = _log10_ne(net, cols).reshape(*maps.tec_tecu.shape, -1)
     with atomic_path(out / "field.h5") as tmp, h5py.File(tmp, "w") as h5:
         h5["log10_ne"] = np.moveaxis(ne, -1, 1).astype(np.float32)
         h5["alt_km"], h5["lat_deg"], h5["lon_deg"] = cols.alt.numpy(), maps.lat_deg, maps.lon_deg
@@ -180,18 +211,19 @@ def grid_template(time_s: np.ndarray) -> IonexMaps:
 
 
 def fit_points_only(
-    obs: dict, iri_cfg: IRIConfig, ns: NowcastSettings, seed: int = 0
-) -> tuple[ColumnNet, dict, IonexMaps]:
-    """Nowcast from profiles / in-situ points alone (no GIM): the field fitted through the
-    point operator; returns the net, its record and the map grid of the observed hours.
+    obs: dict, iri_cfg: IRIConfig, oi: OISettings | None = None
+) -> tuple[Increment, dict, IonexMaps]:
+    """Nowcast from profiles / in-situ points alone (no GIM): IRI + the optimal-interpolation
+    increment of the points (deterministic); returns it, its record (in-sample residuals per
+    observation type) and the map grid of the observed hours.
     """
-    from ionofield import ro
-
-    points = _points(obs, iri_cfg)
-    idx = np.arange(points["y"].shape[0])
-    net = ro.fit_points(points, idx, steps=ns.fit.steps, seed=seed)
-    rec = {"history": [], **point_residuals(net, points, obs)}
-    return net, rec, grid_template(obs["time_s"])
+    maps = grid_template(obs["time_s"])  # refuses more than one day
+    iri = _iri_at(obs, iri_cfg)
+    keys = ("lat", "lon", "alt_km", "time_s")
+    inc = Increment(*(obs[k] for k in keys), obs["log10_ne"] - iri, oi or OISettings())
+    pred = iri + inc.at_points(*(obs[k] for k in keys))
+    rec = {"history": [], **_residuals_by_type(pred, obs["log10_ne"], iri, obs["source"])}
+    return inc, rec, maps
 
 
 def read_day(path: str | Path) -> IonexMaps:

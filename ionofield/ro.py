@@ -5,6 +5,10 @@ Each file becomes rows of an observation table (``lat``, ``lon``, ``alt_km``, ``
 own time: IRI log10 Ne at every point (``log10_ne_iri``, cube of that day and its F10.7),
 ``kp`` and ``f107`` from the offline space-weather record. No date check against any map:
 a profile of any day is usable.
+
+Points outside the field's altitude range (the IRI grid, 80-1000 km by default) are dropped:
+below it an ionPrf retrieval holds Abel-inversion artefacts (e.g. 1e10 m^-3 at 36 km) and
+IRI would only be its clamped 80-km value there, so neither side of a comparison is real.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ def ingest(paths: Sequence[str | Path], iri_cfg: IRIConfig) -> dict[str, np.ndar
     parts = []
     for k, p in enumerate(paths):
         prof = read_ionprf(p)
+        inside = (prof["alt_km"] >= iri_cfg.alt_min_km) & (prof["alt_km"] <= iri_cfg.alt_max_km)
+        if not inside.any():
+            raise IonofieldError(
+                f"{p}: no point inside the field's altitudes "
+                f"({iri_cfg.alt_min_km:g}-{iri_cfg.alt_max_km:g} km)"
+            )
+        prof = {key: v[inside] for key, v in prof.items()}
         prof["profile_id"] = np.full(prof["lat"].size, k, np.int32)
         parts.append(prof)
     table = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -78,30 +89,6 @@ def point_inputs(table: dict[str, np.ndarray], iri_cfg: IRIConfig) -> dict:
         "shape": f(np.tanh((table["alt_km"] - hmf2) / SHAPE_SCALE_KM)),
         "y": f(table["log10_ne"]),
     }
-
-
-def fit_points(inputs: dict, idx: np.ndarray, steps: int = 300, seed: int = 0) -> ColumnNet:
-    """Fit a small column field to profile points ``idx`` (MSE on log10 Ne); returns the net.
-
-    Point operator: log10 Ne = IRI + a + b tanh((h - hmF2_IRI) / 200 km), (a, b) = net(inputs).
-    """
-    import torch
-
-    from ionofield.gimfit import ColumnNet
-
-    torch.manual_seed(seed)
-    net = ColumnNet(0, hidden=16, layers=1)
-    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-2)
-    t = torch.as_tensor(idx)
-    empty = torch.zeros(len(idx), 0)
-    for _ in range(steps):
-        a, b, _ = net(inputs["feats"][t], empty)
-        pred = inputs["iri"][t] + a + b * inputs["shape"][t]
-        loss = torch.mean((pred - inputs["y"][t]) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return net
 
 
 def predict_points(net: ColumnNet, inputs: dict) -> np.ndarray:

@@ -135,16 +135,11 @@ def test_nowcast_from_profiles_alone(gim_dir, tmp_path, coarse_iri):
 
     files = sorted(str(p) for p in gim_dir.glob("ionPrf_*2024.129*.nc"))
     table = ro.ingest(files, coarse_iri)
-    ns = nc.NowcastSettings()
-    from dataclasses import replace
-
-    net, rec, maps = nc.fit_points_only(
-        table, coarse_iri, replace(ns, fit=replace(ns.fit, steps=60))
-    )
+    net, rec, maps = nc.fit_points_only(table, coarse_iri)
     assert rec["profile"]["rmse_log10"] < rec["profile"]["iri_rmse_log10"]  # in-sample
     assert len(maps.epochs) == 1  # both profiles fall in the 20 UT hour
     nc.write_outputs(tmp_path, net, maps, coarse_iri, rec)
     assert (tmp_path / "field.h5").is_file() and (tmp_path / "vtec.i").is_file()
     with pytest.raises(Exception, match="one day"):
         nc.fit_points_only(ro.ingest(sorted(str(p) for p in gim_dir.glob("ionPrf_*.nc")),
-                                     coarse_iri), coarse_iri, ns)  # fmt: skip
+                                     coarse_iri), coarse_iri)  # fmt: skip
