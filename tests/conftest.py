@@ -84,3 +84,81 @@ def torchrun(free_port: int) -> Callable[..., subprocess.CompletedProcess]:
 @pytest.fixture(autouse=True)
 def _plain_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHYSICS_ML_PLAIN_PROGRESS", "1")
+
+
+class NohupScript:
+    """Run ``scripts/<tool>_nohup.sh`` as a user would: venv not activated, one thread."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        self.path = REPO / "scripts" / f"{tool}_nohup.sh"
+
+    def __call__(
+        self, *args: str, cwd: Path | str = "/", **env: str
+    ) -> subprocess.CompletedProcess:
+        """The script's result (``env`` is added to a bare login-like environment)."""
+        keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "TMPDIR")}
+        base = {**keep, "PATH": "/usr/local/bin:/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+        return subprocess.run(
+            ["bash", str(self.path), *args],
+            env={**base, "THREADS": "1", **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=cwd,
+        )
+
+    @staticmethod
+    def pid(result: subprocess.CompletedProcess) -> int:
+        """The PID a successful ``start``/``resume`` printed."""
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("started PID "), result.stdout
+        return int(result.stdout.split()[2].rstrip(";"))
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """The process exists and has not exited (a zombie has)."""
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    @staticmethod
+    def wait(cond: Callable[[], bool], timeout: float = 240, what: str = "a condition") -> None:
+        """Poll ``cond`` until true; fail the test after ``timeout`` seconds."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if cond():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def cycle(self, run: Path, options: list[str], *, done: str, **env: str) -> str:
+        """start -> last.pt -> stop (SIGTERM) -> resume -> ``done`` in the log; the checks
+        every tool shares (exit 143 logged, log appended, resume line = options + --resume).
+        Returns the whole log."""
+        pid = self.pid(self("start", str(run), *options, **env))
+        self.wait((run / "checkpoints/last.pt").is_file, what="the first checkpoint")
+        assert self.alive(pid), (run / "train.log").read_text()[-2000:]
+        assert self("stop", str(run)).returncode == 0
+        self.wait(lambda: not self.alive(pid), 120, "the stop")
+        first = (run / "train.log").read_text()
+        assert "exit code 143" in first and "Traceback" not in first, first[-2000:]
+        again = self("start", str(run), *options, **env)
+        assert again.returncode == 1 and "already holds a run" in again.stderr
+
+        pid = self.pid(self("resume", str(run), cwd=REPO, **env))  # another cwd on purpose
+        self.wait(lambda: not self.alive(pid), what="the resumed run")
+        log = (run / "train.log").read_text()
+        assert log.startswith(first)  # appended, never overwritten
+        assert done in log and "Traceback" not in log, log[-2000:]
+        header = [ln for ln in log.splitlines() if ln.startswith("=== ") and " resume: " in ln]
+        assert len(header) == 1 and " ".join(options) in header[0], header
+        assert header[0].endswith(f"--run-dir {run} --resume")
+        return log
+
+
+@pytest.fixture()
+def nohup_script() -> Callable[[str], NohupScript]:
+    """``nohup_script("nrfix")`` -> a :class:`NohupScript` for that tool's script."""
+    return NohupScript
