@@ -1,28 +1,31 @@
-"""ionofield benchmark: IRI alone vs ionofield vs ionofield without the TEC-direction loss.
+"""ionofield memory bench: one training step per batch size, each in a FRESH Python process.
 
-One run on a held-out time split (every 4th 3-hour block) of a simulated 2-day scenario
-(2015-03-16/17: a quiet day, then the St Patrick's Day storm, real Kp/F10.7):
-log10 Ne RMSE against the simulated truth (`log10_ne_true`) and against the noisy observations,
-on in-situ and profile observations, quiet vs storm hours (Kp >= 5); VTEC
-RMSE against the TEC maps; peak memory per training batch at 512/1024/2048 (CPU: VmHWM
-after resetting it through /proc/self/clear_refs, minus the RSS before the step); evaluation
-speed-up of the hourly TEC-context cache. Writes runs/bench/ionofield/{bench.json,bench.md}.
+Scenario: the `bench` preset's simulated scenario (runs/bench/ionofield/scenario, simulated
+if missing). For batch 512, 1024 and 2048 a new interpreter loads the scenario, builds the
+model and runs one training step (forward, losses, backward, AdamW step), measuring
 
-    .venv/bin/python bench/ionofield_bench.py [--steps 3000] [--preset bench]
+- peak RSS of the whole process (VmHWM: interpreter, torch, scenario, IRI cubes, step),
+- the RSS increase of the first step (VmHWM after it minus VmRSS before it; the peak is
+  reset through /proc/self/clear_refs),
+- torch CPU allocations of the step (torch.profiler, profile_memory=True): the peak of live
+  bytes allocated by torch during the second step and the total bytes it allocated.
+
+The seed version reported 220/380/650 MB per batch (measured after two trainings in the same
+process). Writes results/ionofield/memory.json.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ionofield_bench.py
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import platform
-import time
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 OUT = Path("runs/bench/ionofield")
+BATCHES = (512, 1024, 2048)
+SEED_MB = {512: 220, 1024: 380, 2048: 650}
 
 
 def _rss_kb(field: str) -> int:
@@ -32,11 +35,12 @@ def _rss_kb(field: str) -> int:
     return 0
 
 
-def peak_batch_memory_mb(cfg, prep, split, batch_size: int) -> float:
-    """Peak RSS increase [MB] of one training step (forward, losses, backward, Adam step)."""
+def _step_inputs(cfg, prep, split, batch_size: int) -> tuple:  # noqa: ANN001
+    import torch
+
     from ionofield.data import TimeBinnedBatchSampler
     from ionofield.prepare import make_batch
-    from ionofield.train import build_model, compute_losses
+    from ionofield.train import build_model
 
     model = build_model(cfg, prep)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -46,122 +50,105 @@ def peak_batch_memory_mb(cfg, prep, split, batch_size: int) -> float:
     batch = make_batch(
         prep, idx, cfg.data.tec_seq_len, True, torch.device("cpu"), cfg.data.tec_stride
     )
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _rss_kb("VmRSS")
+    return model, opt, batch
+
+
+def _train_step(model, opt, batch, cfg) -> None:  # noqa: ANN001
+    from ionofield.train import compute_losses
+
     terms = compute_losses(model, batch, cfg)
     opt.zero_grad()
     terms["total"].backward()
     opt.step()
+
+
+def peak_batch_memory_mb(cfg, prep, split, batch_size: int) -> float:  # noqa: ANN001
+    """Peak RSS increase [MB] of one training step (forward, losses, backward, AdamW step)."""
+    model, opt, batch = _step_inputs(cfg, prep, split, batch_size)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kb("VmRSS")
+    _train_step(model, opt, batch, cfg)
     return (_rss_kb("VmHWM") - before) / 1024.0
 
 
-def _stale(scen: Path, cfg) -> bool:
-    """True when the cached scenario is missing or was simulated with another sim/IRI config."""
-    from common.config import to_dict
+def measure(cfg, prep, split, batch_size: int) -> dict:  # noqa: ANN001
+    """RSS and torch-allocation figures [MB] of one training step in this process."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
 
-    meta = scen / "scenario.json"
-    if not meta.is_file():
-        return True
-    saved, now = json.loads(meta.read_text()).get("config", {}), to_dict(cfg)
-    return any(saved.get(k) != now[k] for k in ("sim", "iri"))
+    model, opt, batch = _step_inputs(cfg, prep, split, batch_size)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kb("VmRSS")
+    _train_step(model, opt, batch, cfg)  # the first step (creates the optimizer state)
+    rss_step = (_rss_kb("VmHWM") - before) / 1024.0
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        _train_step(model, opt, batch, cfg)
+    # every allocation (+bytes) and free (-bytes) torch made during the step, in time order
+    mem = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == "[memory]"
+    )
+    live = torch.cumsum(torch.tensor([m for _, m in mem], dtype=torch.float64), 0)
+    mb = 1024.0 * 1024.0
+    return {
+        "batch": batch_size,
+        "peak_rss_process_mb": _rss_kb("VmHWM") / 1024.0,
+        "rss_increase_step_mb": rss_step,
+        "torch_peak_live_mb": float(live.max().clamp(min=0)) / mb if live.numel() else 0.0,
+        "torch_allocated_mb": sum(m for _, m in mem if m > 0) / mb,
+    }
 
 
-def train_variant(cfg, scen: Path, run_dir: Path) -> tuple[dict, float]:
-    from dataclasses import replace
+def _fresh(batch: int, preset: str, scen: Path) -> dict:
+    code = (
+        "import sys, json, torch; torch.set_num_threads(1); sys.path.insert(0, 'bench');"
+        "from ionofield_bench import measure;"
+        "from ionofield.config import load; from ionofield.prepare import load_prepared;"
+        f"cfg = load({preset!r}); prep, split = load_prepared(cfg, {str(scen)!r});"
+        f"print(json.dumps(measure(cfg, prep, split, {batch})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"batch {batch}: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
-    from ionofield.api import fit, load_model
 
-    t = time.time()
-    fit(replace(cfg, data=replace(cfg.data, scenario=str(scen))), run_dir, device="cpu")
-    return load_model(run_dir)[0], time.time() - t
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=None, help="training steps (preset's by default)")
-    ap.add_argument("--preset", default="bench")
-    args = ap.parse_args()
-    from common.config import to_dict
+def main(preset: str = "bench") -> None:
+    from common.results import Table, write_result
     from ionofield.config import load
-    from ionofield.evaluate import evaluate
-    from ionofield.iri import IRIBackground
-    from ionofield.prepare import load_prepared
     from ionofield.simulate import simulate
 
-    torch.set_num_threads(1)
-    cfg = load(args.preset, overrides={"train.steps": args.steps})
-    # one validation at the end: the held-out split never selects a checkpoint
-    cfg = load(
-        args.preset, overrides={"train.steps": cfg.train.steps, "train.eval_every": cfg.train.steps}
-    )
     scen = OUT / "scenario"
-    if _stale(scen, cfg):
-        simulate(cfg, scen)
-    prep, split = load_prepared(cfg, scen)
-    bg = IRIBackground(cfg.iri)
-    results: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",  # noqa: E501
-        "config": to_dict(cfg),
-        "n_train": int(split[0].size),
-        "n_heldout": int(split[1].size),
-    }
-    for name, w in (("ionofield", cfg.loss.w_tec_direction), ("ionofield_no_tec", 0.0)):
-        from dataclasses import replace
-
-        c = replace(cfg, loss=replace(cfg.loss, w_tec_direction=w))
-        model, secs = train_variant(c, scen, OUT / name)
-        results[name] = evaluate(model, prep, split[1], c, bg, cfg.sim.storm_kp) | {"train_s": secs}
-    results["peak_batch_memory_mb"] = {
-        b: peak_batch_memory_mb(cfg, prep, split, b) for b in (512, 1024, 2048)
-    }
-    (OUT / "bench.json").write_text(json.dumps(results, indent=1, default=float))
-    (OUT / "bench.md").write_text(table(results))
-    print(table(results))
-
-
-ROWS = ("all", "insitu_quiet", "insitu_storm", "profile_quiet", "profile_storm")
-
-
-def _rmse_rows(r: dict, model_key: str, iri_key: str) -> list[str]:
-    a, b = r["ionofield"]["points"], r["ionofield_no_tec"]["points"]
-    rows = []
-    for key in ROWS:
-        if a[key]["n"] and model_key in a[key]:
-            gain = 100 * (1 - a[key][model_key] / a[key][iri_key])
-            rows.append(
-                f"| {key} | {a[key]['n']} | {a[key][iri_key]:.4f} | {a[key][model_key]:.4f} | "
-                f"{b[key][model_key]:.4f} | {gain:.0f}% lower |"
-            )
-    return rows
-
-
-def table(r: dict) -> str:
-    """Markdown tables: held-out RMSE vs the simulated truth and vs the noisy observations."""
-    head = "| {} | n | IRI | ionofield | no TEC loss | ionofield vs IRI |\n" + "|---" * 6 + "|"
-    rows = [head.format("held-out log10 Ne RMSE vs simulated truth (`log10_ne_true`)")]
-    rows += _rmse_rows(r, "model_vs_truth", "iri_vs_truth")
-    rows += ["", head.format("held-out log10 Ne RMSE vs noisy observations (noise 0.04/0.06)")]
-    rows += _rmse_rows(r, "model", "iri")
-    rows.append(
-        f"| VTEC RMSE vs TEC maps [TECU] | | {r['ionofield']['vtec_rmse_iri']:.2f} | "
-        f"{r['ionofield']['vtec_rmse_model']:.2f} | {r['ionofield_no_tec']['vtec_rmse_model']:.2f} | |"  # noqa: E501
+    if not (scen / "scenario.json").is_file():
+        simulate(load(preset), scen)
+    res = [_fresh(b, preset, scen) for b in BATCHES]
+    rows = [[str(r["batch"]), str(SEED_MB[r["batch"]]), f"{r['peak_rss_process_mb']:.0f}",
+             f"{r['rss_increase_step_mb']:.0f}", f"{r['torch_peak_live_mb']:.0f}",
+             f"{r['torch_allocated_mb']:.0f}"] for r in res]  # fmt: skip
+    table = Table(
+        "memory",
+        [
+            "batch",
+            "seed's figure [MB]",
+            "peak RSS of the process [MB]",
+            "RSS increase of one step [MB]",
+            "torch peak live allocations [MB]",
+            "torch bytes allocated in the step [MB]",
+        ],  # fmt: skip
+        rows,
+        caption=f"One training step ({preset} preset, simulated scenario), each batch size in "
+        "a fresh Python process, 1 thread; torch figures from torch.profiler "
+        "(profile_memory=True) on the second step (live = allocated minus freed, peak over the "
+        "step).",
     )
-    mem = r["peak_batch_memory_mb"]
-    ctx = r["ionofield"].get("tec_context", {})
-    rows += [
-        "",
-        "| batch | 512 | 1024 | 2048 |",
-        "|---|---|---|---|",
-        f"| peak memory per training batch [MB] | {mem[512]:.0f} | {mem[1024]:.0f} | {mem[2048]:.0f} |",  # noqa: E501
-        "",
-        f"TEC-context cache: {ctx.get('speedup', float('nan')):.1f}x faster evaluation "
-        f"(hit rate {ctx.get('hit_rate', float('nan')):.2f}); training {r['ionofield']['train_s']:.0f} s / "  # noqa: E501
-        f"{r['ionofield_no_tec']['train_s']:.0f} s; {r['n_train']} train / {r['n_heldout']} held-out obs; "  # noqa: E501
-        f"{r['machine']}.",
-    ]
-    return "\n".join(rows) + "\n"
+    path = write_result("ionofield", "memory", tables=[table], config={"preset": preset},
+                        seeds=[0], title="ionofield memory per training batch",
+                        raw={"runs": res})  # fmt: skip
+    for row in rows:
+        print(" | ".join(row))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench")
