@@ -122,14 +122,23 @@ def _residuals_by_type(
 
 
 def gim_residuals(pred: np.ndarray, obs: np.ndarray, rms: np.ndarray) -> dict:
-    """RMSE, bias and the fraction of cells whose |residual| <= the GIM's own RMS."""
+    """The fit residual measured against the GIM's own uncertainty (its RMS map sigma).
+
+    ``rmse_tecu`` vs ``rms_of_gim_rms_tecu`` (root mean square of sigma over the same cells):
+    a fit within the GIM's uncertainty has the first no larger than the second;
+    ``normalised_rms`` = sqrt(mean((r / sigma)^2)) (1 = residuals as large as sigma);
+    ``within_rms`` / ``within_2rms``: share of cells with |r| <= sigma / 2 sigma.
+    """
     ok = np.isfinite(obs) & np.isfinite(rms)
-    r = pred[ok] - obs[ok]
+    r, sig = pred[ok] - obs[ok], rms[ok]
     return {
         "rmse_tecu": float(np.sqrt(np.mean(r**2))),
         "bias_tecu": float(np.mean(r)),
-        "mean_gim_rms_tecu": float(np.mean(rms[ok])),
-        "within_rms": float(np.mean(np.abs(r) <= rms[ok])),
+        "mean_gim_rms_tecu": float(np.mean(sig)),
+        "rms_of_gim_rms_tecu": float(np.sqrt(np.mean(sig**2))),
+        "normalised_rms": float(np.sqrt(np.mean((r / np.maximum(sig, 1e-3)) ** 2))),
+        "within_rms": float(np.mean(np.abs(r) <= sig)),
+        "within_2rms": float(np.mean(np.abs(r) <= 2 * sig)),
     }
 
 
