@@ -256,11 +256,9 @@ class EvalConfig:
 
     batch_size: int = 8192
     """Points per evaluation batch."""
-    cache_size: int = 48
-    """Hourly TEC contexts kept by the LRU cache."""
 
     def __post_init__(self) -> None:
-        _positive(self, "batch_size", "cache_size")
+        _positive(self, "batch_size")
 
 
 @dataclass(frozen=True)

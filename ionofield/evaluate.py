@@ -1,19 +1,11 @@
-"""Evaluation and prediction: field at points and on grids, TEC maps from the field, the
-hourly TEC-context cache, and the held-out metrics (model vs IRI, quiet vs storm).
+"""Evaluation and prediction: field at points and on grids, TEC maps from the field, and the
+held-out metrics (model vs IRI, quiet vs storm).
 
-Hourly TEC-context cache: the ConvLSTM direction map of hour h (window of maps ending at
-h) is computed once and kept in an LRU of ``cache_size`` hours; a time t between hours h
-and h+1 blends them with w_h = cos^2(pi/2 f), w_h+1 = sin^2(pi/2 f), f = t/1h - h.
-The direction maps feed only the training loss and the direction figure, never a
-prediction, so ``evaluate`` no longer times the cache (a speed-up of a computation no
-prediction uses is no claim).
+The ConvLSTM's TEC-gradient direction maps feed the training loss and the direction figure
+only; predictions never read them, so prediction has no TEC-context step to cache.
 """
 
 from __future__ import annotations
-
-import math
-from collections import OrderedDict
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -21,83 +13,25 @@ import torch
 from ionofield import swx
 from ionofield.config import IonofieldConfig
 from ionofield.iri import IRIBackground
-from ionofield.model import RSTMRF, sample_maps
+from ionofield.model import RSTMRF
 from ionofield.prepare import TEC_SCALE, Prepared
 from ionofield.simulate import IONEX_LAT, IONEX_LON
 from ionofield.tec import integrate_tec_tecu
 
 
-class TecContextCache:
-    """LRU of hourly ConvLSTM direction maps with hit-rate statistics."""
-
-    def __init__(
-        self, model: RSTMRF, prep: Prepared, cfg: IonofieldConfig, size: int | None = None
-    ) -> None:
-        self.model, self.prep, self.cfg = model, prep, cfg
-        self.size = size or cfg.eval.cache_size
-        self.store: OrderedDict[int, torch.Tensor] = OrderedDict()
-        self.hits = self.misses = 0
-
-    def windows(self, hours: torch.Tensor) -> torch.Tensor:
-        """TEC windows (U, L, H, W) ending at each hour (clamped to the map span)."""
-        n_maps, s = self.prep.tec.shape[0], self.cfg.data.tec_stride
-        h = hours.clamp(0, n_maps - 1)
-        win = (h[:, None] - torch.arange(self.cfg.data.tec_seq_len - 1, -1, -1)[None]).clamp_min(0)
-        return self.prep.tec[win][..., ::s, ::s].contiguous()
-
-    @torch.no_grad()
-    def direct(self, hours: torch.Tensor) -> torch.Tensor:
-        """Direction maps of ``hours`` computed now, no cache: (U, 2, H, W)."""
-        dev = next(self.model.parameters()).device
-        return self.model.tec_direction(self.windows(hours).to(dev)).cpu()
-
-    def get(self, hours: list[int]) -> torch.Tensor:
-        """Direction maps of ``hours`` through the LRU: (len(hours), 2, H, W)."""
-        missing = [h for h in dict.fromkeys(hours) if h not in self.store]
-        self.hits += len(hours) - len(missing)
-        self.misses += len(missing)
-        if missing:
-            for h, m in zip(missing, self.direct(torch.as_tensor(missing))):
-                self.store[h] = m
-        for h in hours:
-            self.store.move_to_end(h)
-        while len(self.store) > self.size:
-            self.store.popitem(last=False)
-        return torch.stack([self.store[h] for h in hours])
-
-    def stats(self) -> dict:
-        """Hits, misses and hit rate so far."""
-        total = self.hits + self.misses
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "hit_rate": self.hits / total if total else 0.0,
-        }
-
-
-def context_at(
-    time_s: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, t0_s: float, source: Callable
+@torch.no_grad()
+def direction_maps(
+    model: RSTMRF, prep: Prepared, cfg: IonofieldConfig, hours: np.ndarray | torch.Tensor
 ) -> torch.Tensor:
-    """Direction (B, 2) at points, cos^2-blended between the bracketing hourly contexts.
+    """ConvLSTM TEC-gradient direction maps (U, 2, H, W) of the windows ending at ``hours``.
 
-    ``source(hours: list[int]) -> (U, 2, H, W)`` is the cache's ``get`` or a direct call.
+    They serve the training loss and the direction figure only: no prediction reads them.
     """
-    rel = (time_s - t0_s) / 3600.0
-    h0 = torch.floor(rel).long()
-    w0 = (torch.cos(0.5 * math.pi * (rel - h0)) ** 2).float().unsqueeze(1)
-    hours = torch.cat([h0, h0 + 1])
-    uniq, inv = torch.unique(hours, return_inverse=True)
-    maps = source(uniq.tolist())
-    both = sample_maps(
-        maps.float(), inv, torch.cat([lat, lat]).float(), torch.cat([lon, lon]).float()
-    )
-    n = lat.shape[0]
-    return w0 * both[:n] + (1.0 - w0) * both[n:]
-
-
-def direct_source(cache: TecContextCache) -> Callable:
-    """A ``source`` with the cache's maths but no memory (the reference path)."""
-    return lambda hours: cache.direct(torch.as_tensor(hours))
+    n_maps, s = prep.tec.shape[0], cfg.data.tec_stride
+    h = torch.as_tensor(np.asarray(hours)).clamp(0, n_maps - 1)
+    win = (h[:, None] - torch.arange(cfg.data.tec_seq_len - 1, -1, -1)[None]).clamp_min(0)
+    dev = next(model.parameters()).device
+    return model.tec_direction(prep.tec[win][..., ::s, ::s].contiguous().to(dev)).cpu()
 
 
 @torch.no_grad()
@@ -223,7 +157,7 @@ def evaluate(
     background: IRIBackground,
     storm_kp: float = 5.0,
 ) -> dict:
-    """Held-out metrics: point RMSEs, VTEC RMSE vs the maps, TEC-direction agreement + cache."""
+    """Held-out metrics: point RMSEs (model and IRI, quiet vs storm), VTEC RMSE vs the maps."""
     model.eval()
     r, logv = field_at(
         model,

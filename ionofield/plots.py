@@ -186,7 +186,7 @@ def _ne_panels(model: Any, cfg: Any, prep: Any, bg: Any, k: int, alt_km: float) 
 
 def _tec_figures(model: Any, cfg: Any, prep: Any, bg: Any, k: int, out_dir: Path) -> list[Path]:
     """TEC maps (observed, IRI, ionofield) and the learned direction quiver at hour ``k``."""
-    from ionofield.evaluate import TecContextCache, field_tec_maps
+    from ionofield.evaluate import direction_maps, field_tec_maps
     from ionofield.prepare import TEC_SCALE
     from ionofield.simulate import IONEX_LAT, IONEX_LON
 
@@ -200,7 +200,7 @@ def _tec_figures(model: Any, cfg: Any, prep: Any, bg: Any, k: int, out_dir: Path
     files = [plot_tec_maps(out_dir / "tec_maps.png", IONEX_LAT, IONEX_LON, panels)]
     if model.tec_net is not None:
         s = cfg.data.tec_stride
-        d = TecContextCache(model, prep, cfg).get([k])[0].numpy()
+        d = direction_maps(model, prep, cfg, np.array([k]))[0].numpy()
         lats, lons = IONEX_LAT[::s], IONEX_LON[::s]
         files.append(plot_quiver(out_dir / "tec_direction.png", lats, lons, tec_obs[::s, ::s], d))
     return files

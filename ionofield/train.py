@@ -345,7 +345,8 @@ def _stored_config(ckpt: dict[str, Any], path: Path) -> IonofieldConfig:
     saved = dict(ckpt["config"])
     if isinstance(saved.get("model"), dict):  # runs saved before `hmf2_input` existed lack it
         saved["model"] = {"hmf2_input": False, **saved["model"]}
-    for section, key in (("loss", "deriv_points"), ("eval", "use_cache")):  # removed (dead) keys
+    removed = (("loss", "deriv_points"), ("eval", "use_cache"), ("eval", "cache_size"))
+    for section, key in removed:  # keys of older runs that no longer exist
         if isinstance(saved.get(section), dict):
             saved[section] = {k: v for k, v in saved[section].items() if k != key}
     return from_dict(IonofieldConfig, saved, source=str(path))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 import torch
 
@@ -85,46 +82,18 @@ def test_forward_shapes_and_unique_windows(trained_bits):
     torch.testing.assert_close(model(b2)["residual"], out["residual"])
 
 
-def test_cache_equals_direct_and_is_faster(trained_bits):
-    from ionofield.evaluate import TecContextCache, context_at, direct_source
-
-    cfg, prep, split, model = trained_bits
-    cache = TecContextCache(model, prep, cfg, size=64)
-    batches = [torch.as_tensor(split[0][s : s + 64]) for s in range(0, min(split[0].size, 640), 64)]
-
-    def run(source):
-        t = time.perf_counter()
-        outs = [
-            context_at(prep.time_s[b], prep.coords[b, 0], prep.coords[b, 1], prep.t0_s, source)
-            for b in batches
-        ]
-        return outs, time.perf_counter() - t
-
-    direct, t_direct = run(direct_source(cache))
-    cached, t_cached = run(cache.get)
-    for a, b in zip(direct, cached):
-        torch.testing.assert_close(a, b)
-    assert cache.stats()["hit_rate"] > 0.5
-    assert t_cached < t_direct
-    # cos^2 weights: exactly on the hour the context is that hour's map
-    t_on = torch.tensor([prep.t0_s + 3 * 3600.0], dtype=torch.float64)
-    lat, lon = torch.tensor([10.0]), torch.tensor([20.0])
-    one = context_at(t_on, lat, lon, prep.t0_s, cache.get)
-    ref = sample_maps(cache.get([3]), torch.zeros(1, dtype=torch.long), lat, lon)
-    torch.testing.assert_close(one, ref)
-
-
-def test_lru_limit(trained_bits):
-    from ionofield.evaluate import TecContextCache
+def test_direction_maps_are_the_models_head_on_the_hour_windows(trained_bits):
+    from ionofield.evaluate import direction_maps
 
     cfg, prep, _, model = trained_bits
-    cache = TecContextCache(model, prep, cfg, size=3)
-    for h in range(6):
-        cache.get([h])
-    assert list(cache.store) == [3, 4, 5]
-    cache.get([4])
-    assert cache.stats() == {"hits": 1, "misses": 6, "hit_rate": pytest.approx(1 / 7)}
-    assert np.isfinite(cache.get([5]).numpy()).all()
+    d = direction_maps(model, prep, cfg, torch.tensor([0, 3, 10_000]))  # last one is clamped
+    s = cfg.data.tec_stride
+    assert d.shape == (3, 2, prep.tec.shape[1] // s + 1, prep.tec.shape[2] // s + 1)
+    last = prep.tec.shape[0] - 1
+    win = torch.arange(last - cfg.data.tec_seq_len + 1, last + 1).clamp_min(0)
+    with torch.no_grad():
+        ref = model.tec_direction(prep.tec[win][None, :, ::s, ::s].contiguous())[0]
+    torch.testing.assert_close(d[2], ref)
 
 
 def test_autograd_derivatives_match_finite_differences(trained_bits):
