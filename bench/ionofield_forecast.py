@@ -3,9 +3,14 @@
 Columns: ionofield (mean +- sd over 3 seeds; the input set chosen on validation maps of the
 training days), persistence (day D at the same UT), mean of the previous days at the same
 UT, IRI (80-1000 km, its own-day F10.7), IRI + previous-day residual. VTEC RMSE [TECU] over
-every cell of the target day's maps (00..22 UT). Writes results/ionofield/forecast_jpl.json.
+every cell of the target day's maps (00..22 UT). Writes results/ionofield/forecast_jpl.json;
+the one-day pair (01-01 -> 01-02) goes to forecast_jpl_0102.json. With one training day
+there is no training pair: the forecast is the day-ahead prior scaled by that day's GIM /
+prior ratio, deterministic (one run, no seed spread).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/ionofield_forecast.py
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ionofield_forecast.py --train jplg0010.22i.gz \
+        --truth jplg0020.22i.gz --bench forecast_jpl_0102
 """
 
 from __future__ import annotations
@@ -70,12 +75,15 @@ def main() -> None:
     base = baselines(days, truth, cfg)
     score = {n: [rmse(p, truth.tec) for p, _ in rs] for n, rs in out["runs"].items()}
     persist = base["persistence"]
-    rows = []
+    rows, trained = [], len(days) > 1
     for name in [out["chosen"]] + [n for n in score if n != out["chosen"]]:
         m, s = mean_sd(score[name])
         label = f"ionofield ({name}{', chosen on validation' if name == out['chosen'] else ''})"
-        rows.append([label, f"{m:.2f} +- {s:.2f}", f"{100 * (m / persist - 1):+.1f}%",
-                     f"{out['val'][name]:.2f}"])  # fmt: skip
+        if not trained:
+            label = "ionofield, one day (untrained: prior x day-D GIM/prior ratio)"
+        val = f"{out['val'][name]:.2f}" if trained else "-"
+        cell = f"{m:.2f} +- {s:.2f}" if trained else f"{m:.2f} (deterministic)"
+        rows.append([label, cell, f"{100 * (m / persist - 1):+.1f}%", val])
     for name, v in base.items():
         rows.append([name, f"{v:.2f}", f"{100 * (v / persist - 1):+.1f}%", "-"])
     span = f"{days[0].day}..{days[-1].day} -> {truth.day}"
@@ -83,8 +91,14 @@ def main() -> None:
         "forecast",
         ["method", "VTEC RMSE [TECU]", "vs persistence", "validation RMSE [TECU]"],
         rows,
-        caption=f"Day-ahead VTEC forecast, trained on {span} (3 seeds; validation = every "
-        "third map of the training target days; the forecast day is never seen).",
+        caption=f"Day-ahead VTEC forecast, trained on {span} "
+        + (
+            "(3 seeds; validation = every third map of the training target days; the forecast "
+            "day is never seen)."
+            if trained
+            else "(one training day: no training pair, "
+            "nothing learned or chosen; the forecast day is never seen)."
+        ),
     )
     path = write_result(
         "ionofield",
@@ -92,9 +106,10 @@ def main() -> None:
         tables=[table],
         config={"train": [Path(p).name for p in args.train], "truth": Path(args.truth).name,
                 "candidates": {k: repr(v) for k, v in fc.default_candidates().items()}},
-        seeds=args.seeds,
+        seeds=args.seeds if trained else [],
         title=f"ionofield day-ahead forecast on real GIMs ({span})",
-        raw={"scores": score, "baselines": base, "val": out["val"], "chosen": out["chosen"],
+        raw={"scores": score, "baselines": base, "chosen": out["chosen"],
+             "val": {k: v if np.isfinite(v) else None for k, v in out["val"].items()},
              "gains": {n: [r["gain"] for _, r in rs] for n, rs in out["runs"].items()},
              "seconds": time.time() - t0},
     )  # fmt: skip

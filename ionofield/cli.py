@@ -293,7 +293,8 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
     from ionofield.api import run_forecast
 
     s = run_forecast(gims, out, seeds or (0, 1, 2), steps)
-    click.echo(f"forecast for {s['target_day']} ({s['chosen']}) written to {out}")
+    how = s["chosen"] if s["trained"] else "one day: prior x that day's GIM/prior, nothing learned"
+    click.echo(f"forecast for {s['target_day']} ({how}) written to {out}")
 
 
 @cli.command()

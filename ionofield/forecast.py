@@ -8,6 +8,9 @@ Design (residual over the previous day, learned by the ionofield field):
   cell and UT; the field's column shift is a = gain * rho_{k-1} + net(physical inputs, rho).
 - Training pairs (k-1 -> k) for k = 2..D; the validation maps are every third epoch of each
   training target day (used only to keep the best state); day D+1 is never seen.
+- One day of maps (D = 1) has no training pair: nothing is learned and the forecast is the
+  untrained field, a = rho_D (gain 1, net 0): the day-ahead prior scaled by day D's ratio
+  GIM / prior at the same cell and UT. Deterministic (no seed changes it).
 VTEC of the field = operators.column_vtec (IRI-shaped column + plasmasphere), fitted with
 the GIM RMS maps as weights.
 """
@@ -121,8 +124,8 @@ class ForecastData:
 
 def prepare(days: list[DayMaps], iri_cfg: IRIConfig, val_every: int = 3) -> ForecastData:
     """Columns of the training pairs (days 2..D) and of day D+1."""
-    if len(days) < 2:
-        raise IonofieldError("forecast needs at least two consecutive days of maps")
+    if not days:
+        raise IonofieldError("forecast needs at least one day of maps")
     rho, pairs = [], []
     for d in days:
         own = day_columns(d, d.day, iri_cfg, causal=False)
@@ -132,6 +135,9 @@ def prepare(days: list[DayMaps], iri_cfg: IRIConfig, val_every: int = 3) -> Fore
         pairs.append(_with_obs(cols, days[k], rho[k - 1]))
     target_day = days[-1].day + dt.timedelta(days=1)
     target = _with_obs(day_columns(days[-1], target_day, iri_cfg, causal=True), None, rho[-1])
+    if not pairs:  # one day: no training pair (see the module notes)
+        none = target.subset(np.zeros(0, dtype=np.int64))
+        return ForecastData(none, none, target, target_day, days[-1])
     allc = _cat(pairs)
     n_cell = days[0].lat_deg.size * days[0].lon_deg.size
     epoch_idx = (np.arange(allc.lat.size) // n_cell) % days[0].ut_h.size
@@ -162,7 +168,10 @@ def run(data: ForecastData, fs: ForecastSettings, seed: int) -> tuple[np.ndarray
     """Fit one seed; returns the day D+1 maps (T, H, W) [TECU] and the fit record."""
     torch.manual_seed(seed)
     net = ColumnNet(1, fs.hidden, fs.layers, fs.fourier, inputs=fs.inputs)
-    rec = fit(net, data.train, data.val, replace(fs.fit, seed=seed))
+    if data.train.lat.size:
+        rec = fit(net, data.train, data.val, replace(fs.fit, seed=seed))
+    else:  # the untrained field: zero head, gain 1 -> a = rho of day D
+        rec = {"history": [], "best_val_rmse": float("nan"), "trained": False}
     pred = predict_vtec(net, data.target).reshape(data.template.tec.shape)
     rec["gain"] = float(net.gain.detach())
     return pred, rec
@@ -194,6 +203,10 @@ def select_and_run(
     Returns {"chosen": name, "runs": {name: [(pred maps, record) per seed]}, "val": {name: mean
     validation RMSE}}; the forecast day enters nothing but the predictions.
     """
+    if not data.train.lat.size:  # one day: nothing to fit or choose, one deterministic run
+        name = next(iter(candidates))
+        return {"chosen": name, "runs": {name: [run(data, candidates[name], seeds[0])]},
+                "val": {name: float("nan")}}  # fmt: skip
     runs = {name: [run(data, fs, s) for s in seeds] for name, fs in candidates.items()}
     val = {n: float(np.mean([r["best_val_rmse"] for _, r in rs])) for n, rs in runs.items()}
     return {"chosen": min(val, key=val.get), "runs": runs, "val": val}

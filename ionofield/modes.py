@@ -30,6 +30,9 @@ def run_forecast(
 ) -> dict:
     """Fit on the GIMs of consecutive days <= D and write the day D+1 forecast.
 
+    With one day there is no training pair: the forecast is the day-ahead prior scaled by
+    day D's GIM / prior ratio (deterministic; see :mod:`ionofield.forecast`).
+
     The maps (IONEX, mean over ``seeds``) go to ``out``, a summary to ``out`` + ``.json``;
     returns the summary.
     """
@@ -48,8 +51,9 @@ def run_forecast(
         "target_day": str(data.target_day),
         "trained_on": [str(p) for p in gims],
         "chosen": res["chosen"],
-        "validation_rmse_tecu": res["val"],
-        "seeds": list(seeds),
+        "validation_rmse_tecu": {k: v if np.isfinite(v) else None for k, v in res["val"].items()},
+        "seeds": list(seeds)[: len(res["runs"][res["chosen"]])],
+        "trained": bool(data.train.lat.size),
     }
     with atomic_write(Path(f"{out}.json")) as fh:
         json.dump(summary, fh, indent=1)

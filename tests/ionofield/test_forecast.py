@@ -43,6 +43,20 @@ def test_forecast_never_sees_the_target_day(gim_dir, coarse_iri):
     assert persist < 5.0  # starts from yesterday's residual: close to persistence, not to IRI
 
 
+def test_one_day_forecast_is_the_prior_scaled_by_that_days_ratio(gim_dir, coarse_iri):
+    """One day of maps has no training pair: nothing is fitted, the field is a = rho_D."""
+    days = fc.read_days([gim_dir / "jplg0010.22i.gz"])
+    data = fc.prepare(days, coarse_iri)
+    assert str(data.target_day) == "2022-01-02" and data.train.lat.size == 0
+    res = fc.select_and_run(data, fc.default_candidates(), seeds=[0, 1, 2])
+    ((pred, rec),) = res["runs"][res["chosen"]]  # one deterministic run
+    assert rec["trained"] is False
+    t = data.target
+    iono = gimfit.column_vtec(t.iri.double() + t.extra.double(), t.alt.double()).numpy()
+    expect = (iono + t.pec.double().numpy()).reshape(pred.shape)
+    np.testing.assert_allclose(pred, expect, rtol=1e-4, atol=1e-3)
+
+
 def test_forecast_refuses_a_gap(gim_dir, coarse_iri):
     from common.errors import UserError
 
