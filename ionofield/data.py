@@ -169,6 +169,8 @@ class Scenario:
     tec_epochs_s: np.ndarray  # (T,) UNIX seconds, hourly
     tec_tecu: np.ndarray  # (T, 71, 73)
     meta: dict
+    folder: str = ""
+    """The scenario folder (named by errors found later, e.g. by ``prepare``)."""
 
 
 def load_scenario(folder: str | Path) -> Scenario:
@@ -185,9 +187,10 @@ def load_scenario(folder: str | Path) -> Scenario:
             f"{folder}: no observations.h5 or observations.csv (run `ionofield simulate`)"
         )
     obs = read_observations(obs_path)
-    files = sorted((folder / "tec").glob("*.*i")) + sorted((folder / "tec").glob("*.*i.Z"))
+    pats = ("*.*i", "*.*i.Z", "*.*i.gz", "*.INX", "*.INX.gz")  # every IONEX flavour
+    files = sorted({f for pat in pats for f in (folder / "tec").glob(pat)})
     if not files:
-        raise IonofieldError(f"{folder}/tec: no IONEX files")
+        raise IonofieldError(f"{folder}/tec: no IONEX files ({', '.join(pats)})")
     epochs, maps = {}, {}
     for f in files:
         m = read_ionex(f)
@@ -198,7 +201,7 @@ def load_scenario(folder: str | Path) -> Scenario:
             epochs[s], maps[s] = s, np.nan_to_num(tec, nan=np.nanmean(tec))
     keys = sorted(epochs)
     meta = read_scenario_meta(folder / "scenario.json")
-    return Scenario(obs, np.array(keys), np.stack([maps[k] for k in keys]), meta)
+    return Scenario(obs, np.array(keys), np.stack([maps[k] for k in keys]), meta, str(folder))
 
 
 def read_scenario_meta(path: Path) -> dict:

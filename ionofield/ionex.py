@@ -109,7 +109,7 @@ def _read_map(lines: list[str], i: int, grid: tuple, exponent: int, path: Path) 
         if label == "EPOCH OF CURRENT MAP":
             epoch = _epoch(line, path)
         elif label == "EXPONENT":
-            exponent = int(line[:60].split()[0])
+            exponent = _exponent(line[:60], path)
         elif label == "LAT/LON1/LON2/DLON/H":
             row, values = _row_index(line, lats, path), []
         elif label.startswith("END OF") and label.endswith("MAP"):
@@ -163,7 +163,7 @@ def read_ionex(path: str | Path) -> IonexMaps:
         _axis(info["LAT1 / LAT2 / DLAT"], path, "LAT"),
         _axis(info["LON1 / LON2 / DLON"], path, "LON"),
     )
-    exponent = int(info["EXPONENT"].split()[0])
+    exponent = _exponent(info["EXPONENT"], path)
     height = float(info.get("HGT1 / HGT2 / DHGT", "450").split()[0])
     maps: dict[str, list] = {"TEC": [], "RMS": []}
     epochs: list[dt.datetime] = []
@@ -182,7 +182,24 @@ def read_ionex(path: str | Path) -> IonexMaps:
             break
     _check_complete(path, info, maps, ended)
     rms = np.stack(maps["RMS"]) if len(maps["RMS"]) == len(maps["TEC"]) else None
-    return IonexMaps(epochs, grid[0], grid[1], np.stack(maps["TEC"]), rms, height)
+    tec = np.stack(maps["TEC"])
+    for kind, arr in (("TEC", tec), ("RMS", rms)):
+        bad = np.argwhere(arr < 0) if arr is not None else np.zeros((0, 3))
+        if bad.size:
+            k, r, c = bad[0]
+            raise DataFormatError(
+                path, f"negative {kind} value {arr[k, r, c]:g} TECU in the map of "
+                f"{epochs[k]:%Y-%m-%d %H:%M} (lat {grid[0][r]:g}, lon {grid[1][c]:g}); "
+                f"{len(bad)} such cells",
+            )  # fmt: skip
+    return IonexMaps(epochs, grid[0], grid[1], tec, rms, height)
+
+
+def _exponent(text: str, path: Path) -> int:
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError):
+        raise DataFormatError(path, f"bad EXPONENT record '{text.strip()}'") from None
 
 
 def _check_complete(path: Path, info: dict[str, str], maps: dict[str, list], ended: bool) -> None:

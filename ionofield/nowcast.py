@@ -240,4 +240,6 @@ def read_day(path: str | Path) -> IonexMaps:
     maps = read_ionex(path)
     if maps.epochs[-1] - maps.epochs[0] > dt.timedelta(days=1):
         raise IonofieldError(f"{path}: a nowcast fits one day; this file spans more")
+    if maps.rms_tecu is None:
+        raise IonofieldError(f"{path}: nowcast weights the GIM by its RMS maps; this file has none")
     return maps

@@ -7,6 +7,7 @@ the ``seq_len`` hours ending at h. Both are stored once per hour and indexed per
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,23 @@ def prepare(
 ) -> Prepared:
     """Compute every per-point and per-hour quantity once."""
     o, t0 = scenario.obs, float(scenario.tec_epochs_s[0])
-    if np.any(np.diff(scenario.tec_epochs_s) != 3600.0):
-        raise IonofieldError("TEC maps must be hourly and contiguous")
+    where = f"{scenario.folder or 'scenario'}"
+    gaps = np.flatnonzero(np.diff(scenario.tec_epochs_s) != 3600.0)
+    if gaps.size:
+        after = dt.datetime(1970, 1, 1) + dt.timedelta(
+            seconds=float(scenario.tec_epochs_s[gaps[0]])
+        )
+        raise IonofieldError(
+            f"{where}/tec: TEC maps must be hourly and contiguous "
+            f"(gap after {after:%Y-%m-%d %H:%M})"
+        )
     hour = np.floor((o["time_s"] - t0) / 3600.0).astype(np.int64)
-    if hour.min() < 0 or hour.max() >= scenario.tec_epochs_s.size:
-        raise IonofieldError("observations fall outside the time span of the TEC maps")
+    outside = (hour < 0) | (hour >= scenario.tec_epochs_s.size)
+    if outside.any():
+        raise IonofieldError(
+            f"{where}: {int(outside.sum())} observations fall outside the time span of the TEC "
+            "maps in tec/"
+        )
     bg = background.log10_ne(o["lat"], o["lon"], o["alt_km"], o["time_s"])
     deriv = background.derivatives(o["lat"], o["lon"], o["alt_km"], o["time_s"])
     _, hmf2 = background.f2_peak(o["lat"], o["lon"], o["time_s"])

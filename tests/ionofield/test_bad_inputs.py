@@ -88,6 +88,17 @@ def _tec_token(path: Path, token: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _drop_map(folder: Path, k: int = 5) -> None:
+    """Remove the k-th map of the first TEC file: the hourly series has a gap."""
+    from ionofield.ionex import read_ionex, write_ionex
+
+    path = _tec_file(folder)
+    m = read_ionex(path)
+    keep = [i for i in range(len(m.epochs)) if i != k]
+    write_ionex(path, dataclasses.replace(m, epochs=[m.epochs[i] for i in keep],
+                                          tec_tecu=m.tec_tecu[keep], rms_tecu=None))  # fmt: skip
+
+
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -160,6 +171,18 @@ SCENARIO_CASES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "tec-binary": (lambda d: _tec_file(d).write_bytes(os.urandom(4000)), ".15i", "IONEX"),
     "tec-nan": (lambda d: _tec_token(_tec_file(d), "NaN"), ".15i", "non-integer map value"),
     "tec-all-missing": (_all_missing_map, ".15i", "no values (all 9999)"),
+    "tec-negative": (lambda d: _tec_token(_tec_file(d), "-50"), ".15i", "negative TEC value -5"),
+    "tec-gap": (_drop_map, "tec", "hourly and contiguous (gap after"),
+    "tec-ends-before-obs": (
+        lambda d: _h5_edit(
+            d,
+            _replace(
+                "time_s", lambda x: np.where(np.arange(x.size) == 0, x.max() + 2 * 86400.0, x)
+            ),
+        ),  # fmt: skip
+        "",
+        "1 observations fall outside the time span",
+    ),
     "json-malformed": (
         lambda d: (d / "scenario.json").write_text("{not json"),
         "scenario.json",
@@ -495,6 +518,14 @@ GIM_CASES: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
         "non-integer map value",
     ),
     "netcdf-instead": (lambda src, d: _ionprf(d), "not an IONEX file"),
+    "negative-value": (
+        lambda src, d: (shutil.copy(src, d), _tec_token(d, "-50"), d)[2],
+        "negative TEC value -5",
+    ),
+    "bad-exponent": (
+        lambda src, d: (d.write_text(src.read_text().replace("    -1", "    x1", 1)), d)[1],
+        "bad EXPONENT record",
+    ),
 }
 
 
