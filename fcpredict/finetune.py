@@ -59,8 +59,15 @@ class FinetuneConfig:
     """Weight of the relative force loss on displaced supercells (0 = off)."""
     l2sp: float = 1e-3
     """Weight of ||theta - theta_pretrained||^2 (sum over parameters)."""
-    trainable: Literal["all", "last"] = "all"
-    """Fine-tune all parameters, or only the last interaction block and the readout."""
+    trainable: Literal["all", "last", "radial"] = "all"
+    """Fine-tune all parameters, only the last interaction block and the readout ('last'), or
+    only the radial networks of the convolutions and the per-element scales ('radial')."""
+    fold_min_atoms: int = 8
+    """Hessian loss on the smallest commensurate cell with at least this many atoms (exact
+    image sum of the DFT supercell's force constants, :mod:`fcpredict.fold`); 0 = supercell."""
+    force_every: int = 1
+    """Force co-training on one displaced supercell of one sampled material every this many
+    steps (the DFT supercells are not folded, so this is the expensive term)."""
     eval_every: int = 5
     """Validation interval (steps)."""
     patience: int = 3
@@ -76,9 +83,11 @@ class FinetuneConfig:
         """Refuse out-of-range or non-finite settings (ValueError naming the field)."""
         from common.config import check_range
 
-        for name in ("steps", "materials_per_step", "probes", "eval_every", "patience"):
+        for name in ("steps", "materials_per_step", "probes", "eval_every", "patience",
+                     "force_every"):  # fmt: skip
             check_range(self, name, ge=1)
         check_range(self, "val_probes", ge=1)
+        check_range(self, "fold_min_atoms", ge=0)
         check_range(self, "lr", gt=0, le=1)
         for name in ("w_hessian", "w_forces", "l2sp"):
             check_range(self, name, ge=0, lt=math.inf)
@@ -92,7 +101,7 @@ class Material:
 
     name: str
     graph: Graph
-    fc: torch.Tensor  # (n_prim, N, 3, 3) eV/A^2
+    fc: torch.Tensor | None  # (n_prim, N, 3, 3) eV/A^2; None: forces only (snapshots)
     p2s: list[int]
     displaced: list[tuple[Graph, torch.Tensor]]  # (graph, DFT forces (N, 3) eV/A)
 
@@ -107,7 +116,7 @@ def _graph(
 
 
 def load_material(
-    folder: str | Path, cutoff: float, dtype: torch.dtype = torch.float32
+    folder: str | Path, cutoff: float, dtype: torch.dtype = torch.float32, min_atoms: int = 0
 ) -> Material:
     """Read a phonopy folder (FORCE_SETS, FORCE_CONSTANTS or force_constants.hdf5).
 
@@ -116,20 +125,34 @@ def load_material(
     folder : phonopy folder (``fcpredict.phonopy_io.load_phonopy`` conventions).
     cutoff : neighbour cutoff of the backbone (Angstrom).
     dtype : float dtype of the tensors.
+    min_atoms : > 0: the Hessian target is folded onto the smallest commensurate cell with at
+        least this many atoms (:mod:`fcpredict.fold`; exact, cheaper); 0: the DFT supercell.
+        The displaced supercells (force co-training) are never folded.
     """
+    from fcpredict.fold import fold_compact_fc, folded_cell_of
     from fcpredict.phonopy_io import load_phonopy
 
     ph = load_phonopy(folder)
     sc = ph.supercell
-    graph = _graph(sc.positions, sc.cell, sc.numbers, cutoff, dtype)
+    fc, p2s = np.asarray(ph.force_constants), [int(i) for i in ph.primitive.p2s_map]
+    if fc.shape[0] == fc.shape[1] and fc.shape[0] != len(p2s):
+        fc = fc[p2s]
+    folded = folded_cell_of(ph, min_atoms) if min_atoms > 0 else None
+    if folded is None:
+        graph = _graph(sc.positions, sc.cell, sc.numbers, cutoff, dtype)
+    else:
+        lattice, n_m = folded
+        fc, pos, p2s, s2m = fold_compact_fc(sc.positions, fc, p2s, lattice, n_m)
+        numbers = np.asarray(sc.numbers)[[s2m.index(k) for k in range(n_m)]]
+        graph = _graph(pos, lattice, numbers, cutoff, dtype)
     displaced = []
     forces = _dataset_forces(ph)
     if forces is not None:
         for cell, f in zip(ph.supercells_with_displacements, forces):
             g = _graph(cell.positions, cell.cell, cell.numbers, cutoff, dtype)
             displaced.append((g, torch.as_tensor(np.asarray(f), dtype=dtype)))
-    fc = torch.as_tensor(np.asarray(ph.force_constants), dtype=dtype)
-    return Material(Path(folder).name, graph, fc, [int(i) for i in ph.primitive.p2s_map], displaced)
+    fc_t = torch.as_tensor(fc, dtype=dtype)
+    return Material(Path(folder).name, graph, fc_t, p2s, displaced)
 
 
 def _dataset_forces(ph: Any) -> np.ndarray | None:
@@ -184,10 +207,14 @@ def validate(model: torch.nn.Module, mats: list[Material], probes: int, seed: in
 
 
 def _trainable(model: torch.nn.Module, which: str) -> list[torch.nn.Parameter]:
-    keep = ("net.4_", "net.reduce", "net.rescale")
     params = []
     for name, p in model.named_parameters():
-        on = which == "all" or name.startswith(keep)
+        if which == "last":
+            on = name.startswith(("net.4_", "net.reduce", "net.rescale"))
+        elif which == "radial":
+            on = "_convolution" in name or name == "net.rescale_atomic_energy.scale"
+        else:
+            on = True
         p.requires_grad_(on)
         if on:
             params.append(p)
@@ -199,16 +226,20 @@ def _step(state: dict[str, Any], cfg: FinetuneConfig, train: list[Material]) -> 
     idx = torch.randperm(len(train), generator=gen)[: cfg.materials_per_step].tolist()
     opt.zero_grad(set_to_none=True)
     total = 0.0
-    for i in idx:
-        mat = train[i]
-        loss = 0.0
+    for i in (i for i in idx if train[i].fc is not None and cfg.w_hessian > 0):
+        mat, loss = train[i], 0.0
         for _ in range(cfg.probes):
             v, ref = _probe(mat, gen)
             loss = loss + cfg.w_hessian * hvp_loss(model, mat, v, ref, train=True) / cfg.probes
-        if cfg.w_forces > 0 and mat.displaced:
-            g, f = mat.displaced[int(torch.randint(len(mat.displaced), (1,), generator=gen))]
-            loss = loss + cfg.w_forces * force_loss(model, g, f)
         loss = loss / len(idx)
+        loss.backward()
+        total += float(loss.detach())
+    state["n"] = state.get("n", 0) + 1
+    with_forces = [train[i] for i in idx if train[i].displaced]
+    if cfg.w_forces > 0 and with_forces and state["n"] % cfg.force_every == 0:
+        mat = with_forces[int(torch.randint(len(with_forces), (1,), generator=gen))]
+        g, f = mat.displaced[int(torch.randint(len(mat.displaced), (1,), generator=gen))]
+        loss = cfg.w_forces * force_loss(model, g, f)
         loss.backward()
         total += float(loss.detach())
     if cfg.l2sp > 0:
@@ -353,8 +384,8 @@ def run_finetune(
     if overlap:
         raise UserError(f"--val: {sorted(map(str, overlap))[0]} is also a training folder")
     cutoff = 5.0  # SevenNet-0
-    train = [load_material(f, cutoff) for f in train_f]
-    vals = [load_material(f, cutoff) for f in val_f]
+    train = [load_material(f, cutoff, min_atoms=cfg.fold_min_atoms) for f in train_f]
+    vals = [load_material(f, cutoff, min_atoms=cfg.fold_min_atoms) for f in val_f]
     _, hist = finetune(train, vals, cfg, out=output, log=log)
     return {"checkpoint": str(output), "best_step": hist["best_step"], "val": hist["val"],
             "cpu_s": round(hist["cpu_s"], 1)}  # fmt: skip
