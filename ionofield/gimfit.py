@@ -180,9 +180,6 @@ class FitSettings:
     w_tilt: float = 0.01
     w_net: float = 0.0
     """Penalty on the square of the net's part of the column shift (shrinks it to the skip)."""
-    w_points: float = 100.0
-    """Weight of the point (profile / in-situ) term, mean squared log10 Ne error: 0.1 in log10
-    costs as much as a GIM cell off by its own RMS."""
     eval_every: int = 100
     seed: int = 0
 
@@ -193,19 +190,8 @@ def _loss(net: ColumnNet, cols: Columns, fs: FitSettings) -> torch.Tensor:
     return rms_weighted_mse(vtec, cols.obs, cols.rms) + pen
 
 
-def point_loss(net: ColumnNet, points: dict, idx: np.ndarray) -> torch.Tensor:
-    """Mean squared log10 Ne misfit of points (keys feats, iri, shape, y; see ro.point_inputs)."""
-    t = torch.as_tensor(idx)
-    a, b, _ = net(points["feats"][t], torch.zeros(len(idx), 0))
-    pred = points["iri"][t] + a + b * points["shape"][t]
-    return torch.mean((pred - points["y"][t]) ** 2)
-
-
-def fit(
-    net: ColumnNet, train: Columns, val: Columns | None, fs: FitSettings, points: dict | None = None
-) -> dict:
-    """Adam + cosine decay on RMS-weighted VTEC misfit (+ ``w_points`` x the point term when
-    profile / in-situ ``points`` are given); keeps the state best on ``val``.
+def fit(net: ColumnNet, train: Columns, val: Columns | None, fs: FitSettings) -> dict:
+    """Adam + cosine decay on the RMS-weighted VTEC misfit; keeps the state best on ``val``.
 
     ``val`` must not contain the columns reported as a test. Returns the loss history.
     """
@@ -220,10 +206,6 @@ def fit(
     for step in range(1, fs.steps + 1):
         net.train()
         loss = _loss(net, train.subset(rng.choice(n, min(fs.batch, n), replace=False)), fs)
-        if points is not None:
-            m = points["y"].shape[0]
-            pick = rng.choice(m, min(fs.batch, m), replace=False)
-            loss = loss + fs.w_points * point_loss(net, points, pick)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,17 +1,18 @@
 """Nowcast: fit one day's observations (GIM maps weighted by their RMS maps, and profiles or
-in-situ points when given) with the ionofield column field, then write the 4D electron
-density, its VTEC maps and the fit residual per observation type.
+in-situ points when given), then write the 4D electron density, its VTEC maps and the fit
+residual per observation type.
 
-Field: log10 Ne = IRI + a + b tanh((h - hmF2)/200 km) below 1000 km, s x plasmasphere above
-(:mod:`ionofield.gimfit`); (a, b, s) = net(physical inputs with Fourier features).
-GIM term: RMS-weighted VTEC misfit (operators.column_vtec). Point term: mean squared log10
-Ne misfit of profile / in-situ points (the field evaluated at the point's column).
-A random tenth of the map cells is kept aside to choose the best state (not to score it: a
-GIM is itself a smooth expansion, so scores come from another product or other sensors).
+The analysis is a background plus an optimal-interpolation increment of the points:
 
-Without a GIM (profiles / in-situ only) the field is IRI plus the optimal-interpolation
-increment of the points (:mod:`ionofield.assim`): it returns to IRI a few correlation
-lengths (1500 km, 150 km, 2 h) away from every observation.
+- background, with a GIM: the column field fitted to the GIM,
+  log10 Ne = IRI + a + b tanh((h - hmF2)/200 km) below 1000 km, s x plasmasphere above
+  (:mod:`ionofield.gimfit`), (a, b, s) = net(physical inputs with Fourier features), fitted
+  to the RMS-weighted VTEC misfit; a random tenth of the map cells only picks the best
+  state (not to score it: a GIM is itself a smooth expansion, so scores come from another
+  product or other sensors). Without a GIM the background is IRI.
+- increment (:mod:`ionofield.assim`): profile / in-situ points minus the background,
+  spread with correlation lengths of 1500 km, 150 km and 2 h; it is zero a few lengths away
+  from every point, so points of another day or place leave the background unchanged.
 """
 
 from __future__ import annotations
@@ -58,15 +59,25 @@ def map_columns(maps: IonexMaps, bg: IRIBackground, drop_seam: bool = True) -> C
     return replace(cols, obs=f(tec), rms=f(rms))
 
 
+@dataclass
+class Analysis:
+    """A nowcast field: background (GIM-fitted column net, or IRI when None) + increment."""
+
+    net: ColumnNet | None = None
+    inc: Increment | None = None
+
+
 def fit_day(
     maps: IonexMaps,
     iri_cfg: IRIConfig,
     ns: NowcastSettings,
     seed: int = 0,
     obs: dict | None = None,
-) -> tuple[ColumnNet, dict]:
-    """Fit the field to one day of GIM maps (and observation-table points ``obs``: profiles,
-    in-situ); returns the net and its fit record with residuals per observation type.
+    oi: OISettings | None = None,
+) -> tuple[Analysis, dict]:
+    """Fit the field to one day of GIM maps, then add the increment of the observation-table
+    points ``obs`` (profiles, in-situ); returns the analysis and its fit record (GIM residuals
+    and, per observation type, the RMSE of the analysis, of the GIM fit alone and of IRI).
     """
     if maps.rms_tecu is None:
         raise IonofieldError("nowcast weights the GIM by its RMS maps; this file has none")
@@ -76,14 +87,46 @@ def fit_day(
     is_val = rng.random(ok.size) < ns.val_fraction
     torch.manual_seed(seed)
     net = ColumnNet(0, ns.hidden, ns.layers, ns.fourier, ns.sigma)
-    points = _points(obs, iri_cfg) if obs is not None else None
     fs = replace(ns.fit, seed=seed)
-    rec = fit(net, cols.subset(ok[~is_val]), cols.subset(ok[is_val]), fs, points)
+    rec = fit(net, cols.subset(ok[~is_val]), cols.subset(ok[is_val]), fs)
     pred = predict_vtec(net, cols)
     rec["gim"] = gim_residuals(pred, cols.obs.numpy(), cols.rms.numpy())
-    if points is not None:
-        rec.update(point_residuals(net, points, obs))
-    return net, rec
+    if obs is None:
+        return Analysis(net), rec
+    analysis, point_rec = assimilate_points(obs, iri_cfg, net, oi)
+    return analysis, {**rec, **point_rec}
+
+
+def assimilate_points(
+    obs: dict, iri_cfg: IRIConfig, net: ColumnNet | None = None, oi: OISettings | None = None
+) -> tuple[Analysis, dict]:
+    """Background (``net``'s field, or IRI) + the increment of the points of ``obs``; returns
+    the analysis and its in-sample residuals per observation type.
+    """
+    iri = _iri_at(obs, iri_cfg)
+    bg = _background_at(net, obs, iri, iri_cfg)
+    inc = Increment(*(obs[k] for k in _KEYS), obs["log10_ne"] - bg, oi or OISettings())
+    pred = bg + inc.at_points(*(obs[k] for k in _KEYS))
+    rec = _residuals_by_type(pred, obs["log10_ne"], iri, obs["source"], None if net is None else bg)
+    return Analysis(net, inc), rec
+
+
+_KEYS = ("lat", "lon", "alt_km", "time_s")
+
+
+def _background_at(net: ColumnNet | None, obs: dict, iri: np.ndarray, cfg: IRIConfig) -> np.ndarray:
+    if net is None:
+        return iri
+    from ionofield import ro
+
+    return ro.predict_points(net, ro.point_inputs({**obs, "log10_ne_iri": iri}, cfg))
+
+
+def log10_ne_at_points(field: Analysis, obs: dict, iri_cfg: IRIConfig) -> np.ndarray:
+    """log10 Ne [m^-3] of the analysis at the points of ``obs`` (lat, lon, alt_km, time_s)."""
+    bg = _background_at(field.net, obs, _iri_at(obs, iri_cfg), iri_cfg)
+    inc = field.inc.at_points(*(obs[k] for k in _KEYS)) if field.inc is not None else 0.0
+    return bg + inc
 
 
 def _iri_at(obs: dict, iri_cfg: IRIConfig) -> np.ndarray:
@@ -92,32 +135,23 @@ def _iri_at(obs: dict, iri_cfg: IRIConfig) -> np.ndarray:
     return IRIBackground(iri_cfg).log10_ne(obs["lat"], obs["lon"], obs["alt_km"], obs["time_s"])
 
 
-def _points(obs: dict, iri_cfg: IRIConfig) -> dict:
-    from ionofield import ro
-
-    return ro.point_inputs({**obs, "log10_ne_iri": _iri_at(obs, iri_cfg)}, iri_cfg)
-
-
-def point_residuals(net: ColumnNet, points: dict, obs: dict) -> dict:
-    """log10 Ne RMSE of the field and of IRI per observation type (in-situ, profile)."""
-    from ionofield import ro
-
-    pred = ro.predict_points(net, points)
-    return _residuals_by_type(pred, points["y"].numpy(), points["iri"].numpy(), obs["source"])
-
-
 def _residuals_by_type(
-    pred: np.ndarray, y: np.ndarray, iri: np.ndarray, source: np.ndarray
+    pred: np.ndarray,
+    y: np.ndarray,
+    iri: np.ndarray,
+    source: np.ndarray,
+    gim_fit: np.ndarray | None = None,
 ) -> dict:
+    """log10 Ne RMSE per observation type: the analysis, IRI and (if given) the GIM fit."""
+    rmse = lambda a, m: float(np.sqrt(np.mean((a[m] - y[m]) ** 2)))  # noqa: E731
     out = {}
     for code, name in ((0, "insitu"), (1, "profile")):
         m = np.asarray(source) == code
         if m.any():
-            out[name] = {
-                "n": int(m.sum()),
-                "rmse_log10": float(np.sqrt(np.mean((pred[m] - y[m]) ** 2))),
-                "iri_rmse_log10": float(np.sqrt(np.mean((iri[m] - y[m]) ** 2))),
-            }
+            out[name] = {"n": int(m.sum()), "rmse_log10": rmse(pred, m),
+                         "iri_rmse_log10": rmse(iri, m)}  # fmt: skip
+            if gim_fit is not None:
+                out[name]["gim_fit_rmse_log10"] = rmse(gim_fit, m)
     return out
 
 
@@ -142,35 +176,41 @@ def gim_residuals(pred: np.ndarray, obs: np.ndarray, rms: np.ndarray) -> dict:
     }
 
 
-Field = ColumnNet | Increment
-"""A nowcast field: the GIM-fitted column net, or IRI + a point increment (no GIM)."""
+@torch.no_grad()
+def _log10_ne_and_scale(field: Analysis, cols: Columns) -> tuple[np.ndarray, torch.Tensor | None]:
+    """(log10 Ne [m^-3] on the columns' altitude grid (C, A), plasmasphere scale s or None)."""
+    if field.net is None:
+        log_ne, s = cols.iri.numpy().copy(), None
+    else:
+        field.net.eval()
+        a, b, s = field.net(cols.feats, cols.extra)
+        log_ne = (cols.iri + a[:, None] + b[:, None] * cols.shape).numpy()
+    if field.inc is not None:
+        log_ne += field.inc.on_columns(cols.lat, cols.lon, cols.time_s, cols.alt.numpy())
+    return log_ne, s
 
 
-def _log10_ne(field: Field, cols: Columns) -> np.ndarray:
-    """log10 Ne [m^-3] of ``field`` on the columns' altitude grid, (C, A)."""
-    if isinstance(field, Increment):
-        inc = field.on_columns(cols.lat, cols.lon, cols.time_s, cols.alt.numpy())
-        return cols.iri.numpy() + inc.astype(np.float32)
-    from ionofield.gimfit import log10_ne_at
+def _field_vtec(field: Analysis, cols: Columns, batch: int = 16384) -> np.ndarray:
+    from ionofield.operators import column_vtec
 
-    with torch.no_grad():
-        return log10_ne_at(field, cols).numpy()
+    if field.inc is None and field.net is not None:
+        return predict_vtec(field.net, cols, batch)
+    out = []
+    for i in range(0, cols.lat.size, batch):
+        c = cols.subset(np.arange(i, min(i + batch, cols.lat.size)))
+        log_ne, s = _log10_ne_and_scale(field, c)
+        out.append(column_vtec(torch.as_tensor(log_ne).double(), c.alt.double(), c.pec, s))
+    return torch.cat(out).numpy().astype(float)
 
 
-def vtec_maps(net: Field, maps: IonexMaps, iri_cfg: IRIConfig) -> np.ndarray:
+def vtec_maps(field: Analysis, maps: IonexMaps, iri_cfg: IRIConfig) -> np.ndarray:
     """The field's VTEC [TECU] on ``maps``' grid and epochs, (T, H, W), seam column copied."""
     cols = map_columns(maps, IRIBackground(iri_cfg), drop_seam=False)
-    if isinstance(net, Increment):
-        from ionofield.operators import column_vtec
-
-        vtec = column_vtec(torch.as_tensor(_log10_ne(net, cols)), cols.alt, cols.pec).numpy()
-    else:
-        vtec = predict_vtec(net, cols)
-    return vtec.reshape(maps.tec_tecu.shape)
+    return _field_vtec(field, cols).reshape(maps.tec_tecu.shape)
 
 
 def write_outputs(
-    out_dir: str | Path, net: Field, maps: IonexMaps, iri_cfg: IRIConfig, record: dict
+    out_dir: str | Path, net: Analysis, maps: IonexMaps, iri_cfg: IRIConfig, record: dict
 ) -> None:
     """Write field.h5 (log10 Ne on epochs x altitudes x lat x lon), vtec.i and residuals.json."""
     import h5py
@@ -183,7 +223,7 @@ def write_outputs(
     vtec = vtec_maps(net, maps, iri_cfg)
     write_ionex(out / "vtec.i", replace(maps, tec_tecu=vtec, rms_tecu=None), "ionofield nowcast")
     cols = map_columns(maps, IRIBackground(iri_cfg), drop_seam=False)
-    ne = _log10_ne(net, cols).reshape(*maps.tec_tecu.shape, -1)
+    ne = _log10_ne_and_scale(net, cols)[0].reshape(*maps.tec_tecu.shape, -1)
     with atomic_path(out / "field.h5") as tmp, h5py.File(tmp, "w") as h5:
         h5["log10_ne"] = np.moveaxis(ne, -1, 1).astype(np.float32)
         h5["alt_km"], h5["lat_deg"], h5["lon_deg"] = cols.alt.numpy(), maps.lat_deg, maps.lon_deg
@@ -221,18 +261,14 @@ def grid_template(time_s: np.ndarray) -> IonexMaps:
 
 def fit_points_only(
     obs: dict, iri_cfg: IRIConfig, oi: OISettings | None = None
-) -> tuple[Increment, dict, IonexMaps]:
+) -> tuple[Analysis, dict, IonexMaps]:
     """Nowcast from profiles / in-situ points alone (no GIM): IRI + the optimal-interpolation
     increment of the points (deterministic); returns it, its record (in-sample residuals per
     observation type) and the map grid of the observed hours.
     """
     maps = grid_template(obs["time_s"])  # refuses more than one day
-    iri = _iri_at(obs, iri_cfg)
-    keys = ("lat", "lon", "alt_km", "time_s")
-    inc = Increment(*(obs[k] for k in keys), obs["log10_ne"] - iri, oi or OISettings())
-    pred = iri + inc.at_points(*(obs[k] for k in keys))
-    rec = {"history": [], **_residuals_by_type(pred, obs["log10_ne"], iri, obs["source"])}
-    return inc, rec, maps
+    analysis, rec = assimilate_points(obs, iri_cfg, None, oi)
+    return analysis, {"history": [], **rec}, maps
 
 
 def read_day(path: str | Path) -> IonexMaps:

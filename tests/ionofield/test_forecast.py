@@ -133,6 +133,34 @@ def test_nowcast_fits_a_map_and_points_and_writes_residuals_per_type(gim_dir, co
     assert read_ionex(tmp_path / "vtec.i").tec_tecu.shape == (2, 71, 73)
 
 
+def test_points_of_another_day_leave_the_gim_fit_unchanged(gim_dir, coarse_iri):
+    """The profile increment decays: same-day points move the field, points 10 days later
+    leave the GIM fit exactly as it was (and the analysis fits its points better than it)."""
+    from dataclasses import replace
+
+    from ionofield import nowcast as nc
+
+    code = read_ionex(gim_dir / "codg0080.20i.Z")
+    one = replace(code, epochs=code.epochs[:2], tec_tecu=code.tec_tecu[:2],
+                  rms_tecu=code.rms_tecu[:2])  # fmt: skip
+    t0 = (code.epochs[0] - dt.datetime(1970, 1, 1)).total_seconds()
+    alt = np.arange(150.0, 800.0, 25.0)
+
+    def obs(t: float) -> dict:
+        return {"lat": np.full(alt.size, 30.0), "lon": np.full(alt.size, 10.0), "alt_km": alt,
+                "time_s": np.full(alt.size, t), "log10_ne": np.full(alt.size, 11.8),
+                "source": np.ones(alt.size, np.int8)}  # fmt: skip
+
+    ns = nc.NowcastSettings(hidden=16, layers=1, fourier=4)
+    ns = replace(ns, fit=replace(ns.fit, steps=20, batch=512, eval_every=10))
+    near, rec = nc.fit_day(one, coarse_iri, ns, seed=0, obs=obs(t0 + 600.0))
+    far, _ = nc.fit_day(one, coarse_iri, ns, seed=0, obs=obs(t0 + 10 * 86400.0))
+    base = nc.vtec_maps(nc.Analysis(far.net), one, coarse_iri)
+    np.testing.assert_allclose(nc.vtec_maps(far, one, coarse_iri), base, atol=1e-4)
+    assert np.max(np.abs(nc.vtec_maps(near, one, coarse_iri) - base)) > 0.1
+    assert rec["profile"]["rmse_log10"] < rec["profile"]["gim_fit_rmse_log10"]
+
+
 def test_validation_and_test_splits_are_disjoint(tiny_cfg, tiny_prepared):
     from ionofield.prepare import test_indices
 
