@@ -125,7 +125,7 @@ class Increment:
         kv = np.exp(-0.5 * (np.asarray(alt_km, float)[:, None] / self.s.vertical_km
                             - self.h[None, :]) ** 2)  # fmt: skip
         out = []
-        for i in range(0, xt.shape[0], 8192):
-            kh = self.s.sigma_log10**2 * np.exp(-0.5 * _sq_dist(xt[i : i + 8192], self.xt))
+        for i in range(0, xt.shape[0], 2048):
+            kh = self.s.sigma_log10**2 * np.exp(-0.5 * _sq_dist(xt[i : i + 2048], self.xt))
             out.append((kh * self.alpha[None, :]) @ kv.T)
         return np.concatenate(out) if out else np.zeros((0, np.size(alt_km)))
