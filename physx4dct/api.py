@@ -171,5 +171,7 @@ def plot(model: Model4D, scan: Scan, cfg: Config, out_dir: str | Path) -> list[P
     if cfg.fusion.fusion_mode != "hexplane" and model.deformation is not None:
         from physx4dct.fusion.plots import write_fusion_figures
 
-        paths += write_fusion_figures(model.deformation, out_dir)
+        paths += write_fusion_figures(
+            model.deformation, out_dir, mm_per_unit=1.0 / scan.geo.scale, scan_s=scan.scan_s
+        )
     return paths

@@ -162,6 +162,7 @@ def phantom(
     type=click.Choice(["torch", "cuda"]),
     help="Projector: torch splatter (default) or R²-Gaussian's CUDA X-ray rasterizer.",
 )
+@_LAYOUT_OPTION
 def train(
     data: str,
     run_dir: str,
@@ -178,6 +179,7 @@ def train(
     device: str,
     dtype: str | None,
     rasterizer: str | None,
+    layout: str,
 ) -> None:
     """Reconstruct one scan into RUN_DIR (config.yaml, metrics.jsonl, checkpoints/).
 
@@ -194,6 +196,7 @@ def train(
         "train.period_init_s": period_init,
         "fusion.fusion_mode": fusion_mode,
         "train.rasterizer": rasterizer,
+        "data.layout": None if layout == "auto" else layout,
     }
     cfg = _load_cfg(preset, config_file, sets, overrides)
     metrics = fit(
@@ -293,11 +296,12 @@ def evaluate(
 @_checkpoint_option()
 @click.option("--data", type=click.Path(dir_okay=False), required=True, help="Scan with GT.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="PNG directory.")
-def plot(checkpoint: str, data: str, out: str) -> None:
+@_LAYOUT_OPTION
+def plot(checkpoint: str, data: str, out: str, layout: str) -> None:
     """Slices GT vs reconstruction per phase, learned vs true breathing, fusion maps."""
     from physx4dct import api
 
-    scan = api.read_scan(data)
+    scan = api.read_scan(data, layout)
     model, cfg = api.load_model(checkpoint)
     for p in api.plot(model, scan, cfg, out):
         click.echo(f"wrote {p}")

@@ -44,6 +44,7 @@ FusionMode = Literal[
     "uncertainty",
     "uncertainty_gated",
     "bounded_perturb",
+    "surrogate",
 ]
 FUSION_MODES: tuple[str, ...] = typing.get_args(FusionMode)
 
@@ -77,6 +78,8 @@ class DataConfig:
 
     path: str = ""
     """Scan file (.pickle, NAF/X²-Gaussian layout); ``--data`` sets it."""
+    layout: Literal["auto", "x2", "naf", "stnf", "native"] = "auto"
+    """Pickle layout of the scan (auto-detected from its keys by default); ``--layout``."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,8 @@ class FusionConfig:
 
     fusion_mode: FusionMode = "hexplane"
     """hexplane | anchor | fixed_alpha | learnable_alpha | orthogonal | reverse_orthogonal |
-    uncertainty | uncertainty_gated | bounded_perturb."""
+    uncertainty | uncertainty_gated | bounded_perturb | surrogate (anchors driven by a breathing
+    signal extracted from the projections, `physx4dct.fusion.surrogate`; no HexPlane)."""
     hex_scale_rot: Literal["weighted", "full", "none"] = "weighted"
     """HexPlane log-scale/quaternion changes in fused modes: weighted (times the HexPlane
     weight, seed V5), full (unscaled) or none."""
@@ -422,6 +426,13 @@ class FusionConfig:
     lambda_distill: float = 0.0
     """Eulerian-to-Lagrangian distillation (not in the seed; 0 = off): lambda mean
     |dx_anchor - sg(dx_hex)|^2 gives the anchor branch the HexPlane motion as a direct target."""
+    # --- surrogate-driven anchors (fusion_mode: surrogate) ---
+    surrogate_lr: float = 2e-3
+    """Adam lr of the anchors' motion coefficients (scene units per unit of surrogate)."""
+    surrogate_hysteresis: bool = True
+    """Also drive the anchors by ds/dt (a loop instead of a line; McClelland's 2-signal model)."""
+    surrogate_harmonics: int = 2
+    """Fourier orders in the gantry angle removed from the edge profiles before the PCA."""
 
     def __post_init__(self) -> None:
         """Range checks and the cross-field rules of the fusion modes."""
@@ -441,7 +452,7 @@ class FusionConfig:
             "lambda_lagbert st_mask_embed_scale alpha_lr lambda_balance ortho_strength "
             "lambda_uncertainty lambda_gate gamma_max rho_lr eps_freeze_steps "
             "eps_warmup_steps lambda_lp lp_subsample lambda_decouple decouple_subsample "
-            "lambda_distill "
+            "lambda_distill surrogate_lr surrogate_harmonics "
         ).split()
         spec = {n: _UNIT for n in unit} | {n: _ONE for n in ones}
         spec |= {n: _POS for n in positive} | {n: _NONNEG for n in nonneg}

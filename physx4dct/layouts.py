@@ -181,6 +181,8 @@ def _volume_times(
     n_ph = vols.shape[0]
     if layout == "native":
         t, ph = data.get("image_time"), data.get("image_phase")
+        if n_ph > 1 and t is None:
+            raise ValueError(f"{n_ph} ground-truth volumes but no 'image_time'")
         return (
             None if t is None else np.asarray(t, float),
             None if ph is None else np.asarray(ph, float),

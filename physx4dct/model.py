@@ -166,6 +166,8 @@ def build_model(
         hexplane = HexPlaneField(cfg.hexplane).to(device=device, dtype=dtype)
         deform = build_deformation(cfg.fusion, hexplane, cloud.xyz.detach())
         deform = deform.to(device=device, dtype=dtype)
+        if cfg.fusion.fusion_mode == "surrogate":
+            hexplane = None  # the surrogate model has no Eulerian branch
     model = Model4D(
         cloud,
         hexplane,

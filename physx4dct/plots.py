@@ -18,7 +18,13 @@ from physx4dct.evaluate import model_volumes, motion_trace  # noqa: E402
 from physx4dct.model import Model4D  # noqa: E402
 from physx4dct.motion import score_motion  # noqa: E402
 
-__all__ = ["plot_phase_slices", "plot_breathing", "plot_trajectory", "write_figures"]
+__all__ = [
+    "plot_phase_slices",
+    "plot_breathing",
+    "plot_trajectory",
+    "plot_trajectories",
+    "write_figures",
+]
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -101,6 +107,35 @@ def plot_trajectory(motion: dict, path: Path, label: str = "learned") -> Path:
         f"{motion['diaphragm_rms_mm']:.1f} mm (voxel {motion['voxel_mm']:.1f} mm)",
         fontsize=9,
     )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_trajectories(motions: dict[str, dict], path: Path, title: str = "") -> Path:
+    """True vs reconstructed tumour trajectory of several methods (`motion.score_motion`
+    outputs by name): superior-inferior and anterior-posterior centre per phase, and the
+    trajectory in the sagittal (y, z) plane, all in mm.
+    """
+    first = next(iter(motions.values()))
+    truth = np.asarray(first["tumour_true_mm"])
+    phase = np.arange(len(truth))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, i, lab in ((axes[0], 2, "tumour z (mm, +superior)"), (axes[1], 1, "tumour y (mm)")):
+        ax.plot(phase, truth[:, i], "k-o", ms=4, lw=2, label="ground truth")
+        ax.set_xlabel("phase bin")
+        ax.set_ylabel(lab)
+    axes[2].plot(truth[:, 1], truth[:, 2], "k-o", ms=4, lw=2, label="ground truth")
+    for name, m in motions.items():
+        est = np.asarray(m["tumour_mm"])
+        lab = f"{name} ({m['tumour_rms_mm']:.1f} mm RMS)"
+        axes[0].plot(phase, est[:, 2], "--", marker="s", ms=3, lw=1, label=lab)
+        axes[1].plot(phase, est[:, 1], "--", marker="s", ms=3, lw=1)
+        axes[2].plot(est[:, 1], est[:, 2], "--", marker="s", ms=3, lw=1)
+    axes[2].set_xlabel("tumour y (mm, +posterior)")
+    axes[2].set_ylabel("tumour z (mm, +superior)")
+    axes[2].set_title("sagittal trajectory", fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title or f"tumour trajectory (voxel {first['voxel_mm']:.1f} mm)", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
 

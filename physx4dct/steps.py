@@ -109,7 +109,8 @@ def _step_loss(
             + lc.time_smooth * sm["time_smooth"]
             + lc.time_l1 * sm["time_l1"]
         )
-    if fine and lc.period > 0 and step >= tc.coarse_iterations + lc.period_from:
+    surrogate = getattr(model.deformation, "uses_surrogate", False)  # no period to learn
+    if fine and lc.period > 0 and not surrogate and step >= tc.coarse_iterations + lc.period_from:
         loss = loss + lc.period * _periodic_loss(model, cfg, data, idx[0], step, parts)
     return loss, parts
 

@@ -74,9 +74,18 @@ def initial_model(
         torch.as_tensor(scan.train.angles, dtype=torch.float64),
     )
     cloud = init_cloud(vol.to(dtype), scan.geo, cfg.gaussians, generator_for(cfg.seed, 0, 0))
-    return build_model(
+    model = build_model(
         cfg, cloud, scan_s=scan.scan_s, voxel=scan.geo.voxel, device=device, dtype=dtype
     )
+    if hasattr(model.deformation, "set_surrogate"):
+        from physx4dct.surrogate import extract_surrogate, surrogate_on_grid
+
+        tr = scan.train
+        sur = extract_surrogate(
+            tr.projections, tr.angles, tr.time_s, cfg.fusion.surrogate_harmonics
+        )
+        model.deformation.set_surrogate(surrogate_on_grid(sur, scan.scan_s))
+    return model
 
 
 def make_optimizer(model: Model4D, cfg: Config) -> torch.optim.Adam:
@@ -352,7 +361,7 @@ def fit(
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(data)))
     if not cfg.data.path:
         raise UserError("no scan given (--data or data.path)", path="--data")
-    scan, run = read_scan(cfg.data.path), Path(run_dir)
+    scan, run = read_scan(cfg.data.path, cfg.data.layout), Path(run_dir)
     get_splatter(cfg.train.rasterizer)  # cuda without CUDA: refused before the run dir
     ckpt = _check_resume(cfg, run, allow_config_change) if resume else None
     info = setup_distributed(device)

@@ -44,10 +44,16 @@ def build_deformation(cfg: FusionConfig, hexplane: nn.Module, init_xyz: Tensor) 
     Returns
     -------
     nn.Module
-        ``hexplane`` or a `physx4dct.fusion.ops.FusedDeformation`.
+        ``hexplane``, a `physx4dct.fusion.ops.FusedDeformation`, or for ``surrogate`` a
+        `physx4dct.fusion.surrogate.SurrogateField` (its signal is set by
+        `physx4dct.train.initial_model` from the scan).
     """
     if cfg.fusion_mode == "hexplane":
         return hexplane
+    if cfg.fusion_mode == "surrogate":
+        from physx4dct.fusion.surrogate import SurrogateField
+
+        return SurrogateField(cfg, init_xyz)
     from physx4dct.fusion.ops import FusedDeformation
 
     return FusedDeformation(cfg, hexplane, init_xyz)

@@ -2,10 +2,12 @@
 
 `hex_weight_field` evaluates the weight the HexPlane branch gets at arbitrary points (beta
 of uncertainty_gated, w_h of uncertainty, eps of bounded_perturb, 1 - alpha otherwise);
-`plot_gate_slice` draws it on a coronal slice, `plot_anchor_motion` the anchor displacement
-field at peak motion and the superior-inferior anchor trajectories over the scan.
-`write_fusion_figures(deformation, out_dir)` writes both PNGs (atomically) and returns their
-paths; it returns [] for the plain HexPlane field. Matplotlib runs with the Agg backend.
+`plot_gate_slice` draws it on a coronal slice, `plot_anchor_motion` the anchor motion along
+the breathing (superior-inferior) axis in mm: the displacement field at peak motion, the
+anchor trajectories over the scan and, for surrogate-driven anchors, against the breathing
+signal. `write_fusion_figures(deformation, out_dir, mm_per_unit=..., scan_s=...)` writes the
+PNGs (atomically) and returns their paths; [] for the plain HexPlane field. Matplotlib runs
+with the Agg backend.
 """
 
 from __future__ import annotations
@@ -72,54 +74,81 @@ def plot_gate_slice(
         getattr(model, "mode", ""), "1 - alpha"
     )
     ax.set_title(f"HexPlane weight {name} (y={y:+.2f}, t={t:.2f})")
-    ax.set_xlabel("x (scene)")
-    ax.set_ylabel("z (scene)")
+    ax.set_xlabel("x (scene units, +left)")
+    ax.set_ylabel("z (scene units, +superior)")
+
+
+def _anchor_source(model: nn.Module) -> nn.Module | None:
+    """The module holding ``anchors`` and ``displacements(times)`` (fused or surrogate)."""
+    if hasattr(model, "anchor"):
+        return model.anchor
+    return model if hasattr(model, "anchors") and hasattr(model, "displacements") else None
 
 
 @torch.no_grad()
 def anchor_trajectories(model: nn.Module, n_times: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Times (T,) and anchor displacements (T, M, 3) over the scan (normalised time)."""
-    anchor = model.anchor
+    anchor = _anchor_source(model)
     times = torch.linspace(0, 1, n_times, dtype=anchor.anchors.dtype, device=anchor.anchors.device)
     d = torch.cat([anchor.displacements(times[i : i + 16]) for i in range(0, n_times, 16)])
     return times.cpu().numpy(), d.cpu().numpy()
 
 
-def plot_anchor_motion(model: nn.Module, axes: Any, n_times: int = 100) -> None:
-    """Two panels: anchors (x, z) with their displacement at peak motion (arrows, x5) and the
-    z displacement of the 8 most mobile anchors over the scan.
+def plot_anchor_motion(
+    model: nn.Module, axes: Any, n_times: int = 100, mm_per_unit: float = 1.0, scan_s: float = 1.0
+) -> None:
+    """Anchor motion along the breathing (superior-inferior, z) axis, in mm.
+
+    Panel 1: the anchors in the coronal plane (x, z), coloured by their z displacement at the
+    time of largest motion, with arrows of their (x, z) displacement (true length).
+    Panel 2: z displacement of the 8 most mobile anchors over the scan.
+    Panel 3 (surrogate-driven models, ``signal_at``): the same against the breathing
+    surrogate s, where a line is pure breathing motion and a loop is hysteresis.
+    Lengths are multiplied by ``mm_per_unit`` (scene units -> mm), times by ``scan_s``.
     """
     times, d = anchor_trajectories(model, n_times)
-    pos = model.anchor.anchors.cpu().numpy()
-    mag = np.linalg.norm(d, axis=-1)  # (T, M)
-    k = int(np.argmax(mag.mean(1)))
-    ax0, ax1 = axes
-    sc = ax0.scatter(pos[:, 0], pos[:, 2], c=mag[k], s=6, cmap="viridis")
-    ax0.quiver(
-        pos[:, 0],
-        pos[:, 2],
-        d[k, :, 0],
-        d[k, :, 2],
-        angles="xy",
-        scale_units="xy",
-        scale=0.2,
-        width=0.003,
-    )
-    ax0.figure.colorbar(sc, ax=ax0, fraction=0.046, label="|d| (scene units)")
-    ax0.set_title(f"anchor displacement at t={times[k]:.2f} (arrows x5)")
-    ax0.set_xlabel("x")
-    ax0.set_ylabel("z")
+    src = _anchor_source(model)
+    pos = src.anchors.cpu().numpy() * mm_per_unit
+    d = d * mm_per_unit
+    k = int(np.argmax(np.linalg.norm(d, axis=-1).mean(1)))
+    lim = max(float(np.abs(d[k, :, 2]).max()), 1e-6)
+    ax0, ax1 = axes[0], axes[1]
+    sc = ax0.scatter(pos[:, 0], pos[:, 2], c=d[k, :, 2], s=8, cmap="coolwarm", vmin=-lim, vmax=lim)
+    ax0.quiver(pos[:, 0], pos[:, 2], d[k, :, 0], d[k, :, 2], angles="xy", scale_units="xy",
+               scale=1.0, width=0.003)  # fmt: skip
+    ax0.figure.colorbar(sc, ax=ax0, fraction=0.046, label="SI displacement dz (mm)")
+    ax0.set_title(f"anchors at t = {times[k] * scan_s:.1f} s (arrows: true length)", fontsize=9)
+    ax0.set_xlabel("x (mm, +left)")
+    ax0.set_ylabel("z (mm, +superior)")
     ax0.set_aspect("equal")
-    for m in np.argsort(-mag.max(0))[:8]:
-        ax1.plot(times, d[:, m, 2], lw=1)
-    ax1.set_xlabel("normalised scan time")
-    ax1.set_ylabel("anchor dz (scene units)")
-    ax1.set_title("most mobile anchors")
+    mobile = np.argsort(-np.abs(d[..., 2]).max(0))[:8]
+    for m in mobile:
+        ax1.plot(times * scan_s, d[:, m, 2], lw=1)
+    ax1.set_xlabel("scan time (s)")
+    ax1.set_ylabel("SI displacement dz (mm)")
+    ax1.set_title("8 most mobile anchors", fontsize=9)
+    if len(axes) > 2 and hasattr(src, "signal_at"):
+        sig = src.signal_at(torch.as_tensor(times, dtype=src.anchors.dtype)).cpu().numpy()
+        for m in mobile:
+            axes[2].plot(sig[:, 0], d[:, m, 2], ".", ms=2)
+        axes[2].set_xlabel("breathing surrogate s (0-1, from the projections)")
+        axes[2].set_ylabel("SI displacement dz (mm)")
+        axes[2].set_title("motion along the breathing axis", fontsize=9)
 
 
-def write_fusion_figures(model: nn.Module, out_dir: str | Path, t: float = 0.5) -> list[Path]:
-    """Write fusion_weight.png and anchor_motion.png for a fused deformation; [] otherwise."""
-    if not hasattr(model, "anchor"):
+def write_fusion_figures(
+    model: nn.Module,
+    out_dir: str | Path,
+    t: float = 0.5,
+    mm_per_unit: float = 1.0,
+    scan_s: float = 1.0,
+) -> list[Path]:
+    """Write fusion_weight.png (fused modes) and anchor_motion.png for an anchor-based
+    deformation; [] for the plain HexPlane field. ``mm_per_unit`` and ``scan_s`` put the
+    anchor figure in mm and seconds (1.0: scene units and normalised time).
+    """
+    src = _anchor_source(model)
+    if src is None:
         return []
     import matplotlib
 
@@ -134,11 +163,13 @@ def write_fusion_figures(model: nn.Module, out_dir: str | Path, t: float = 0.5) 
     model.eval()
     written = []
     try:
-        fig, ax = plt.subplots(figsize=(5, 4.2))
-        plot_gate_slice(model, ax, t=t)
-        written.append(_save(fig, out_dir / "fusion_weight.png", atomic_path, plt))
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-        plot_anchor_motion(model, axes)
+        if hasattr(model, "anchor"):
+            fig, ax = plt.subplots(figsize=(5, 4.2))
+            plot_gate_slice(model, ax, t=t)
+            written.append(_save(fig, out_dir / "fusion_weight.png", atomic_path, plt))
+        n_panels = 3 if hasattr(src, "signal_at") else 2
+        fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 4.2))
+        plot_anchor_motion(model, axes, mm_per_unit=mm_per_unit, scan_s=scan_s)
         written.append(_save(fig, out_dir / "anchor_motion.png", atomic_path, plt))
     finally:
         model.train(was_training)

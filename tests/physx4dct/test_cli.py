@@ -48,7 +48,9 @@ def trained(tmp_path_factory):
     )
     assert res.exit_code == 0, res.output
     run = root / "run"
-    res = runner.invoke(cli, ["train", "--data", str(scan), "--run-dir", str(run), *TRAIN])
+    res = runner.invoke(
+        cli, ["train", "--data", str(scan), "--run-dir", str(run), "--layout", "x2", *TRAIN]
+    )
     assert res.exit_code == 0, res.output
     return scan, run
 
@@ -58,6 +60,7 @@ def test_train_outputs(trained):
     assert (run / "config.yaml").is_file() and (run / "metrics.jsonl").is_file()
     assert (run / "checkpoints" / "last.pt").is_file()
     assert (run / "checkpoints" / "best.pt").is_file()
+    assert "layout: x2" in (run / "config.yaml").read_text()  # --layout is stored
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 12 and np.isfinite(rows[-1]["val_psnr"])
 
@@ -97,12 +100,23 @@ def test_evaluate_render_plot(trained, tmp_path):
     with np.load(npz) as f:
         assert f["projections"].shape == (2, 32, 32) and f["projections"].max() > 0
         assert json.loads(str(f["config"]))["model"] == "4d"
+    figs = str(tmp_path / "figs")
     res = runner.invoke(
-        cli, ["plot", "--checkpoint", ckpt, "--data", str(scan), "--out", str(tmp_path / "figs")]
+        cli, ["plot", "--checkpoint", ckpt, "--data", str(scan), "--out", figs, "--layout", "x2"]
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "figs" / "slices.png").stat().st_size > 1000
     assert (tmp_path / "figs" / "breathing.png").is_file()
+    # every command that reads a scan takes --layout; a wrong one is refused in one line
+    for cmd in (
+        ["plot", "--checkpoint", ckpt, "--out", str(tmp_path / "no")],
+        ["evaluate", "--checkpoint", ckpt],
+        ["train", "--run-dir", str(tmp_path / "no_run"), *TRAIN],
+    ):
+        res = runner.invoke(cli, [*cmd, "--data", str(scan), "--layout", "native"])
+        assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+        assert str(scan) in res.output
+    assert not (tmp_path / "no").exists() and not (tmp_path / "no_run").exists()
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,13 @@ def _model(mode: str, **kw):
     cfg = FusionConfig(fusion_mode=mode, **{**SMALL, **kw})
     xyz = _xyz()
     torch.manual_seed(0)
-    return build_deformation(cfg, _hexplane(), xyz), xyz
+    model = build_deformation(cfg, _hexplane(), xyz)
+    if hasattr(model, "set_surrogate"):  # a breathing signal, as train.initial_model sets
+        from physx4dct.surrogate import GRID
+
+        g = torch.linspace(0, 1, GRID)
+        model.set_surrogate(torch.stack([torch.sin(6.28 * g) ** 2, torch.cos(6.28 * g)]))
+    return model, xyz
 
 
 def _target(xyz: torch.Tensor, t: float) -> torch.Tensor:
@@ -101,10 +107,11 @@ def test_every_mode_trains_and_logs(mode):
         "uncertainty_gated": "beta_mean",
         "bounded_perturb": "eps",
         "anchor": "anchor_dx_rms",
+        "surrogate": "anchor_dx_rms",
     }
     if mode in expected:
         assert expected[mode] in out.stats
-    if mode not in ("hexplane", "anchor"):
+    if mode not in ("hexplane", "anchor", "surrogate"):
         assert {"lp", "decouple", "anchor_smooth", "phys", "consist", "anchor_time"} <= set(
             out.losses
         )

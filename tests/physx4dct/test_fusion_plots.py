@@ -43,3 +43,29 @@ def test_hex_weight_field_per_mode():
     torch.testing.assert_close(w, torch.full((50,), 0.5))  # equal variances at init
     gated = hex_weight_field(_model("uncertainty_gated", gamma_max=0.005), pts, 0.3)
     torch.testing.assert_close(gated, torch.full((50,), 0.01))
+
+
+def test_surrogate_anchor_motion_is_along_the_breathing_axis_in_mm(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from physx4dct.fusion.plots import plot_anchor_motion
+    from physx4dct.surrogate import GRID
+
+    model = _model("surrogate")
+    g = torch.linspace(0, 1, GRID)
+    model.set_surrogate(torch.stack([torch.sin(6.28 * 4 * g) ** 2, torch.cos(6.28 * 4 * g)]))
+    with torch.no_grad():
+        model.coef[:, 0, 2] = -0.1  # 0.1 scene units inferior at s = 1
+    paths = write_fusion_figures(model, tmp_path, mm_per_unit=160.0, scan_s=60.0)
+    assert [p.name for p in paths] == ["anchor_motion.png"]  # no HexPlane weight to draw
+    fig, axes = plt.subplots(1, 3)
+    plot_anchor_motion(model, axes, mm_per_unit=160.0, scan_s=60.0)
+    assert all("(mm" in ax.get_ylabel() for ax in axes)
+    assert axes[1].get_xlabel() == "scan time (s)" and "surrogate" in axes[2].get_xlabel()
+    zs = axes[1].lines[0].get_ydata()
+    assert abs(min(zs) + 16.0) < 0.5  # mm, not scene units
+    assert len(fig.axes) == 4  # three panels + the colour bar
+    plt.close(fig)

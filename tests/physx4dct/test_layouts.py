@@ -224,6 +224,11 @@ def test_layout_detection_and_forcing(x2_like_scan, tmp_path):
     assert detect_layout({"projection_unit": "scene", "train": {"time": 1}}) == "native"
     path = tmp_path / "x2.pickle"
     foreign_x2(x2_like_scan, path)
+    with pytest.raises(UserError, match="image_time"):  # 10 volumes with no time: refused
+        read_scan(path, layout="native")
+    data = pickle.loads(path.read_bytes())
+    del data["image"]
+    path.write_bytes(pickle.dumps(data))
     forced = read_scan(path, layout="native")  # metres read as scene units: the old bug
     ratio = x2_like_scan.train.projections.max() / forced.train.projections.max()
     assert ratio == pytest.approx(2.0 / (max(x2_like_scan.geo.sVoxel) / 1000.0), rel=1e-5)

@@ -1,0 +1,114 @@
+"""Anchors driven by a respiratory surrogate: a motion model that few views per phase can fit.
+
+A Gaussian with canonical centre x_i moves with its k nearest anchors (the skinning of
+`physx4dct.fusion.anchors`, w_ik = softmax_k(-|x_i - a_k|^2 / T)):
+
+    dx_i(t) = sum_k w_ik (s(t) A_k + v(t) B_k)
+
+where s(t) is the breathing surrogate extracted from the projections
+(`physx4dct.surrogate`, in [0, 1]), v(t) its time derivative (unit sd; the hysteresis
+channel, off with ``surrogate_hysteresis: false``) and A_k, B_k (3-vectors per anchor) the
+only motion parameters. Every view, whatever its breathing cycle, constrains the same A and
+B, whereas a field of absolute time (HexPlane, the anchor transformer) must learn each of
+the ~15 cycles of a 60-s scan from the few views taken during it. The signal is stored on a
+fixed grid of normalised times (`physx4dct.surrogate.GRID`) as a buffer, so a checkpoint
+carries it and the model renders any time of the scan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from physx4dct.config import FusionConfig
+from physx4dct.deformation import DeformOut
+from physx4dct.fusion.anchors import anchor_graph, farthest_point_sampling, knn_skinning
+from physx4dct.surrogate import GRID
+
+__all__ = ["SurrogateField"]
+
+
+class SurrogateField(nn.Module):
+    """Surrogate-driven anchor motion; `forward(xyz, t, step) -> DeformOut`."""
+
+    mode = "surrogate"
+    uses_surrogate = True
+
+    def __init__(self, cfg: FusionConfig, init_xyz: Tensor) -> None:
+        super().__init__()
+        self.cfg = cfg
+        init_xyz = init_xyz.detach()
+        anchors = init_xyz[farthest_point_sampling(init_xyz, cfg.num_anchors)].clone()
+        self.register_buffer("anchors", anchors)
+        self.register_buffer("graph", anchor_graph(anchors, cfg.anchor_graph_k))
+        self.register_buffer("knn_idx", torch.zeros(0, cfg.anchor_k, dtype=torch.long))
+        self.register_buffer("knn_w", torch.zeros(0, cfg.anchor_k, dtype=anchors.dtype))
+        self.register_buffer("surrogate", torch.zeros(2, GRID, dtype=anchors.dtype))
+        self.coef = nn.Parameter(torch.zeros(anchors.shape[0], 2, 3, dtype=anchors.dtype))
+        self.rebind(init_xyz)
+
+    @torch.no_grad()
+    def rebind(self, xyz: Tensor) -> None:
+        """Re-skin the (new) Gaussian centres `xyz` (N,3) to the fixed anchors."""
+        idx, w = knn_skinning(
+            xyz.to(self.anchors), self.anchors, self.cfg.anchor_k, self.cfg.anchor_temperature
+        )
+        self.knn_idx, self.knn_w = idx, w
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """Accept a checkpoint bound to a different number of Gaussians (densify/prune)."""
+        for name in ("knn_idx", "knn_w", "anchors", "graph"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def set_surrogate(self, grid: np.ndarray) -> None:
+        """Store the surrogate (2, GRID): s and ds/dt on the normalised time grid."""
+        g = torch.as_tensor(np.asarray(grid), dtype=self.surrogate.dtype)
+        if g.shape != self.surrogate.shape:
+            raise ValueError(f"surrogate grid must be {tuple(self.surrogate.shape)}, got {g.shape}")
+        self.surrogate.copy_(g.to(self.surrogate.device))
+
+    def signal_at(self, times: Tensor) -> Tensor:
+        """(T, 2) surrogate (s, ds/dt) at normalised times (T,) (linear interpolation)."""
+        x = times.to(self.surrogate).reshape(-1).clamp(0.0, 1.0) * (GRID - 1)
+        i0 = x.floor().long().clamp(max=GRID - 2)
+        f = (x - i0.to(x))[:, None]
+        sig = self.surrogate.t()
+        out = sig[i0] * (1 - f) + sig[i0 + 1] * f
+        if not self.cfg.surrogate_hysteresis:
+            out = out * out.new_tensor([1.0, 0.0])
+        return out
+
+    def displacements(self, times: Tensor) -> Tensor:
+        """(T, M, 3) anchor displacements at normalised times (T,)."""
+        return torch.einsum("tc,mcd->tmd", self.signal_at(times), self.coef)
+
+    def forward(self, xyz: Tensor, t: Tensor, step: int = 0) -> DeformOut:
+        """Displacement of the Gaussians bound by `rebind` (`xyz` only sets the device)."""
+        t = torch.as_tensor(t, dtype=self.coef.dtype, device=self.coef.device)
+        d = self.displacements(t.reshape(-1)[:1])[0]  # (M, 3)
+        dx = (d[self.knn_idx] * self.knn_w[..., None]).sum(1)
+        losses = {}
+        if self.cfg.lambda_anchor_smooth > 0 and self.graph.shape[1] > 0:
+            lap = self.coef - self.coef[self.graph].mean(1)
+            losses["anchor_smooth"] = self.cfg.lambda_anchor_smooth * lap.square().sum(-1).mean()
+        return DeformOut(
+            dx=dx.to(xyz),
+            dscale=None,
+            drot=None,
+            losses=losses,
+            stats={"anchor_dx_rms": float(d.detach().square().sum(-1).mean().sqrt())},
+        )
+
+    def param_groups(self, base_lr: float) -> list[dict]:
+        """One group: the motion coefficients at ``surrogate_lr`` (``base_lr`` unused)."""
+        return [
+            {"params": [self.coef], "lr": self.cfg.surrogate_lr, "name": "surrogate", "decay": True}
+        ]
