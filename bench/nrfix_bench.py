@@ -6,16 +6,18 @@ Bowen-York with mass ratios up to 10, spins up to 0.6 and up to 3 punctures; the
 real AMReX binary-black-hole plotfile. Columns: the prior alone (``correct --method newton``),
 a learned checkpoint (only with ``--checkpoint``), a truncated Newton/PCG solve given the
 prior's wall time, and the full elliptic solve where it applies (conformally flat, K = 0).
-Every number is measured on the input's cells (:mod:`nrfix.measure`). A last table checks
-the constraint left after correction from dx to dx/2.
+Every number is measured on the input's cells (:mod:`nrfix.measure`). The order of the
+constraint left after correction is measured by bench/nrfix_convergence.py.
 
-    OMP_NUM_THREADS=1 python bench/nrfix_bench.py [--grid 24] [--seeds 3] [--checkpoint CKPT]
+    OMP_NUM_THREADS=1 python bench/nrfix_bench.py [--grid 24] [--seeds 3] \
+        [--checkpoint CKPT ...] [--cache DIR]
 
 Writes results/nrfix/bench.json through common.results.write_result.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -114,17 +116,51 @@ def _row(
     }
 
 
-def run_grid(fam: str, seed: int, x: np.ndarray, dx: float, opts: dict) -> list[dict]:
-    """Every method on one grid."""
+def _prior(fam: str, seed: int, x: np.ndarray, dx: float, opts: dict) -> tuple:
+    """The prior's output, wall time and report, cached in ``opts['cache']`` when given."""
+    path = Path(opts["cache"]) / f"{fam}_{seed}_{x.shape[1]}.npz" if opts["cache"] else None
+    if path is not None and path.is_file():
+        z = np.load(path, allow_pickle=False)
+        return z["y"], float(z["wall"]), json.loads(str(z["report"]))
     t0 = time.perf_counter()
     y, det = correct_vars(x, dx, "newton", options={"iterations": opts["iterations"]})
-    t_prior = time.perf_counter() - t0
-    rows = [_row(fam, seed, "newton prior", x, y, dx, t_prior)]
-    rows[-1]["steps"] = det["report"]["steps"]
-    if opts["checkpoint"]:
+    wall = time.perf_counter() - t0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, y=y, wall=wall, report=json.dumps(det["report"]))
+    return y, wall, det["report"]
+
+
+def _learned(fam: str, seed: int, x: np.ndarray, y_prior: np.ndarray, dx: float, opts: dict):
+    """One row per checkpoint: the network on the prior's output (time = prior + network)."""
+    import torch
+
+    from nrfix.apply import correct_grid
+    from nrfix.train import load_model
+
+    rows = []
+    for k, ckpt in enumerate(opts["checkpoints"]):
+        model, cfg = load_model(ckpt)
         t0 = time.perf_counter()
-        y, _ = correct_vars(x, dx, "learned", opts["checkpoint"])
-        rows.append(_row(fam, seed, "learned", x, y, dx, time.perf_counter() - t0))
+        with torch.no_grad():
+            if cfg.model.on_prior:
+                y = correct_grid(model, y_prior, 32, 8, dx=dx)
+                wall = opts["t_prior"] + time.perf_counter() - t0
+            else:
+                y, _ = correct_vars(x, dx, "learned", ckpt)
+                wall = time.perf_counter() - t0
+        rows.append(_row(fam, seed, "nrfix learned", x, y, dx, wall))
+        rows[-1]["train_seed"] = k
+    return rows
+
+
+def run_grid(fam: str, seed: int, x: np.ndarray, dx: float, opts: dict) -> list[dict]:
+    """Every method on one grid."""
+    y, t_prior, report = _prior(fam, seed, x, dx, opts)
+    rows = [_row(fam, seed, "newton prior", x, y, dx, t_prior)]
+    rows[-1]["steps"] = report["steps"]
+    if opts["checkpoints"]:
+        rows += _learned(fam, seed, x, y, dx, {**opts, "t_prior": t_prior})
     if check_conformally_flat(x) is None:
         (y, rep), t = _timed(solve_conformal_factor, x, dx, time_budget_s=t_prior)
         rows.append(_row(fam, seed, "truncated Newton/PCG (same time)", x, y, dx, t))
@@ -140,27 +176,48 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def convergence(n: int, iterations: int) -> list[list[Any]]:
-    """Median |Ham| (input's cells) after the prior at dx and dx/2 on the seed-0 BY config."""
-    rows, meds = [], {}
-    for m in (n, 2 * n):
-        dx = BOX / m
-        x = generate(
-            "bowen_york", by_params(0, False), (m,) * 3, dx, np.full(3, -BOX / 2 + dx / 2) + 0.013
-        ).vars
-        y, _ = correct_vars(x, dx, "newton", options={"iterations": iterations})
-        cmp = compare(x, y, dx)
-        meds[m] = (cmp["before"]["ham_median"], cmp["after"]["ham_median"])
-        rows.append([m, dx, meds[m][0], meds[m][1], cmp["after"]["mom_median"]])
-    ratio = meds[n][1] / max(meds[2 * n][1], 1e-300)
-    rows.append(
-        ["ratio dx -> dx/2", "", meds[n][0] / meds[2 * n][0], ratio, f"order {np.log2(ratio):.2f}"]
-    )
-    return rows
+def learned_vs_prior(rows: list[dict]) -> list[list[Any]]:
+    """Per family: the mean log10 gain over the four guarded norms (the selection metric)
+    and each norm's gain, prior alone vs learned (mean +- sd over the training seeds)."""
+    from nrfix.measure import GUARDED
+
+    out = []
+    for fam in dict.fromkeys(r["family"] for r in rows):
+        for method in ("newton prior", "nrfix learned"):
+            rs = [r for r in rows if r["family"] == fam and r["method"] == method]
+            if not rs:
+                continue
+            seeds = sorted({r.get("train_seed", 0) for r in rs})
+            per_seed = []
+            for k in seeds:
+                sub = [r for r in rs if r.get("train_seed", 0) == k]
+                per_seed.append(
+                    {
+                        "score": np.mean([_score(r, GUARDED) for r in sub]),
+                        **{n: np.mean([_log_gain(r, n) for r in sub]) for n in GUARDED},
+                    }
+                )
+            cells = [fam, method, len(seeds)]
+            for n in ("score", *GUARDED):
+                m, sd = mean_sd([p[n] for p in per_seed])
+                cells.append(f"{m:.2f} +- {sd:.2f}" if len(seeds) > 1 else f"{m:.2f}")
+            out.append(cells)
+    return out
 
 
-def tables(rows: list[dict], conv: list[list[Any]]) -> list[Table]:
-    """Per-grid, per-family and convergence tables."""
+def _log_gain(r: dict, name: str) -> float:
+    """log10 before/after of one guarded norm of a row (> 0: better)."""
+    if name in ("ham_median", "ham_rms"):
+        return float(np.log10(r[f"{name}_gain"]))
+    return float(-np.log10(r[f"{name}_ratio"]))
+
+
+def _score(r: dict, names: Any) -> float:
+    return float(np.mean([_log_gain(r, n) for n in names]))
+
+
+def tables(rows: list[dict]) -> list[Table]:
+    """Per-grid, per-family and learned-vs-prior tables."""
     cols = [
         "family",
         "seed",
@@ -219,12 +276,15 @@ def tables(rows: list[dict], conv: list[list[Any]]) -> list[Table]:
         "grids no worse",
         "mean wall s",
     ]
-    conv_cols = [
-        "cells per axis",
-        "dx",
-        "input median |Ham|",
-        "after median |Ham|",
-        "after median ||Mom||",
+    lvp_cols = [
+        "family",
+        "method",
+        "training seeds",
+        "mean log10 gain (4 norms)",
+        "log10 gain median |Ham|",
+        "RMS |Ham|",
+        "median ||Mom||",
+        "RMS ||Mom||",
     ]
     return [
         Table(
@@ -238,10 +298,12 @@ def tables(rows: list[dict], conv: list[list[Any]]) -> list[Table]:
             "grids", cols, per, "Every grid and method (gains before/after, ratios after/before)."
         ),
         Table(
-            "convergence",
-            conv_cols,
-            conv,
-            "Bowen-York seed 0 after the prior, dx -> dx/2 (4th order: ratio ~16).",
+            "learned_vs_prior",
+            lvp_cols,
+            learned_vs_prior(rows),
+            "Learned correction on top of the prior vs the prior alone, held-out grids: log10 "
+            "before/after of the four guarded norms (> 0: better), mean over the family's "
+            "grids, then mean +- sd over the training seeds.",
         ),
     ]
 
@@ -250,13 +312,24 @@ def tables(rows: list[dict], conv: list[list[Any]]) -> list[Table]:
 @click.option("--grid", type=int, default=24, show_default=True, help="Cells per axis (box 6).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per BY family.")
 @click.option("--iterations", type=int, default=2, show_default=True, help="Prior iterations.")
-@click.option("--checkpoint", type=click.Path(exists=True), default=None, help="Learned model.")
-@click.option("--no-convergence", is_flag=True, help="Skip the dx -> dx/2 table.")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    type=click.Path(exists=True),
+    multiple=True,
+    help="Learned model (repeat: one per training seed).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the prior's outputs here (a rerun with new checkpoints reuses them).",
+)
 def main(
-    grid: int, seeds: int, iterations: int, checkpoint: str | None, no_convergence: bool
+    grid: int, seeds: int, iterations: int, checkpoints: tuple[str, ...], cache: str | None
 ) -> None:
     """Run every method on every held-out grid; write results/nrfix/bench.json."""
-    opts = {"iterations": iterations, "checkpoint": checkpoint}
+    opts = {"iterations": iterations, "checkpoints": checkpoints, "cache": cache}
     rows: list[dict] = []
     for fam, seed, x, dx in grids(grid, seeds):
         for r in run_grid(fam, seed, x, dx, opts):
@@ -266,17 +339,16 @@ def main(
                 f"mom {r['mom_median_ratio']:.3f}/{r['mom_rms_ratio']:.3f} {r['wall_s']:.1f}s"
                 f" {'ok' if r['no_worse'] else 'WORSE ' + '; '.join(r['worse'])}"
             )
-    conv = [] if no_convergence else convergence(grid // 2 if grid >= 32 else 16, iterations)
     path = write_result(
         "nrfix",
         "bench",
-        tables=tables(rows, conv),
+        tables=tables(rows),
         config={
             "grid": grid,
             "box": BOX,
             "iterations": iterations,
-            "checkpoint": checkpoint,
-            "learned": "not trained in this run" if checkpoint is None else checkpoint,
+            "checkpoints": list(checkpoints),
+            "learned": "not trained in this run" if not checkpoints else list(checkpoints),
         },
         seeds=list(range(seeds)),
         title="nrfix: the residual-driven prior vs classical solves, every family",

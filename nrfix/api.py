@@ -180,6 +180,7 @@ def train(
     resume: bool = False,
     allow_config_change: bool = False,
     data_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train the correction network; see :func:`nrfix.train.fit` (same arguments)."""
     from nrfix.train import fit
@@ -191,6 +192,7 @@ def train(
         resume=resume,
         allow_config_change=allow_config_change,
         data_dir=data_dir,
+        overwrite=overwrite,
     )
 
 

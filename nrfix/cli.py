@@ -78,7 +78,7 @@ def _config(
 )
 @click.option(
     "--family",
-    type=click.Choice(["schwarzschild", "kerr_schild", "brill_lindquist", "bowen_york"]),
+    type=click.Choice(["schwarzschild", "kerr_schild", "brill_lindquist", "bowen_york", "mix"]),
     default=None,
     help="Initial-data family (default: the config's, bowen_york).",
 )
@@ -117,6 +117,11 @@ def make_data(
     help="Directory from `nrfix make-data` (default: generate from the config).",
 )
 @allow_config_change_option
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start afresh in a RUN_DIR that already holds a run (without it, that is refused).",
+)
 def train(
     preset: str | None,
     config_file: str | None,
@@ -127,6 +132,7 @@ def train(
     device: str,
     data_dir: str | None,
     allow_config_change: bool,
+    overwrite: bool,
 ) -> None:
     """Train the correction network (works under torchrun; SIGTERM saves last.pt).
 
@@ -142,6 +148,7 @@ def train(
         resume=resume,
         allow_config_change=allow_config_change,
         data_dir=data_dir,
+        overwrite=overwrite,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line (rank 0)
         click.echo(

@@ -15,7 +15,7 @@ from common.config import check_range
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
-Family = Literal["schwarzschild", "kerr_schild", "brill_lindquist", "bowen_york"]
+Family = Literal["schwarzschild", "kerr_schild", "brill_lindquist", "bowen_york", "mix"]
 MIN_CELLS = 5
 """Smallest grid/crop per axis the 4th-order stencils (2 ghost cells each side) accept."""
 
@@ -25,7 +25,9 @@ class DataConfig:
     """Analytic training/validation data (Bowen-York families unless ``family`` says otherwise)."""
 
     family: Family = "bowen_york"
-    """One of schwarzschild, kerr_schild, brill_lindquist, bowen_york."""
+    """One of schwarzschild, kerr_schild, brill_lindquist, bowen_york, or mix (Bowen-York,
+    warped Bowen-York, Kerr-Schild single and superposed, at ``grid`` and ``grid`` + 4 cells:
+    two dx; :func:`nrfix.data.mix_params`)."""
     n_train: int = 24
     """Number of random training configurations (full grids)."""
     n_val: int = 4
@@ -102,6 +104,12 @@ class ModelConfig:
     compute_dtype: Literal["float64", "float32"] = "float64"
     """Precision of the convolutions (float64 | float32). Data, residual sum, projection and
     constraints always stay float64; float32 convs are ~10x faster on CPUs."""
+    on_prior: bool = False
+    """The network corrects the output of the residual-driven prior (``prior_iterations``
+    Newton steps, :mod:`nrfix.newton`) in the cells that prior holds fixed (excision and its
+    buffer beside the punctures) and nowhere else (``nrfix.prior_train``)."""
+    prior_iterations: int = 2
+    """on_prior: Newton steps of the prior before the network."""
     chi_floor: float = 1e-4
     """Projection keeps chi >= chi_floor."""
     lapse_floor: float = 1e-4
@@ -120,6 +128,9 @@ class ModelConfig:
             raise ValueError("'correct_vars' must name at least one variable (or 'all')")
         if self.source_prior and self.output_operator != "poisson":
             raise ValueError("'source_prior' needs output_operator: poisson")
+        check_range(self, "prior_iterations", ge=1)
+        if self.on_prior and self.output_operator != "additive":
+            raise ValueError("'on_prior' needs output_operator: additive")
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,8 @@ class LossConfig:
     """Constraint loss."""
 
     mode: Literal["logscale_dynamic", "uncertainty", "improvement", "log_ratio"] = "improvement"
-    """logscale_dynamic | uncertainty | improvement | log_ratio."""
+    """logscale_dynamic | uncertainty | improvement | log_ratio (a model ``on_prior`` has its
+    own loss: :func:`nrfix.prior_train.prior_loss`)."""
     mom_weight: float = 1.0
     """Weight of the momentum term relative to the Hamiltonian term."""
     data_weight: float = 1e-2
@@ -139,8 +151,12 @@ class LossConfig:
     """log_ratio mode: |Ham| below log_floor x the crop's input RMS counts as fully solved."""
     chi_excision: float = 0.05
     """Cells with chi below this are excised from losses and norms (punctures)."""
+    cell_weight: float = 0.5
+    """on_prior models: weight of the cell-wise log-ratio term (it keeps the median) next to
+    the log RMS ratios of Ham and Mom."""
 
     def __post_init__(self) -> None:
+        check_range(self, "cell_weight", ge=0)
         for name in ("mom_weight", "data_weight"):
             check_range(self, name, ge=0)
         for name in ("ratio_floor", "log_floor"):
@@ -170,9 +186,11 @@ class TrainConfig:
     """Gradient-norm clip (0 = off)."""
     ckpt_every: int = 100
     """Steps between checkpoints (last.pt) and validations (best.pt)."""
-    select_by: Literal["loss", "ham_median"] = "loss"
+    select_by: Literal["loss", "ham_median", "guarded_gain"] = "loss"
     """What best.pt minimises on the validation grids: loss | ham_median (median |Ham|
-    after/before, the benchmark's target; the log_ratio loss is a geometric mean)."""
+    after/before; the log_ratio loss is a geometric mean) | guarded_gain (on_prior models:
+    the mean log10 after/before of the four norms the refusal rule guards, median and RMS of
+    |Ham| and ||Mom||, on the input's cells: the benchmark's headline for the learned part)."""
     log_every: int = 10
     """Steps between metrics.jsonl rows."""
     seed: int = 0

@@ -55,8 +55,17 @@ def correct_vars(
         device = opts.get("device", "cpu")
         model, cfg = load_model(checkpoint, device)
         patch, halo = opts.get("patch", 32), opts.get("halo", 8)
+        details: dict[str, Any] = {"method": "learned", "checkpoint": str(checkpoint)}
+        if cfg.model.on_prior:  # the network corrects the prior's output where it holds
+            from dataclasses import asdict
+
+            from nrfix.newton import newton_correct
+
+            its = opts.get("iterations", cfg.model.prior_iterations)
+            vars25, rep = newton_correct(vars25, dx, iterations=its)
+            details["prior_report"] = asdict(rep)
         out = correct_grid(model, vars25, patch, halo, device, dx=dx)
-        return out, {"method": "learned", "checkpoint": str(checkpoint), "config": to_dict(cfg)}
+        return out, {**details, "config": to_dict(cfg)}
     raise UserError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 

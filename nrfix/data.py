@@ -181,6 +181,33 @@ def sample_params(rng: np.random.Generator, cfg: Any) -> dict:
     return params
 
 
+MIX_KINDS = ("bowen_york", "bowen_york_warped", "kerr_schild", "kerr_schild_superposed")
+
+
+def mix_params(rng: np.random.Generator, cfg: Any, i: int) -> tuple[str, dict, int]:
+    """The i-th configuration of ``data.family: mix``: (family, params, cells per axis).
+
+    Kinds cycle through Bowen-York (1-2 punctures, masses in [mass_min, mass_max], |P| up to
+    momentum_max, |S| up to spin_max), the same warped (eps up to transform_eps, at least
+    0.03), Kerr-Schild with one hole and with two superposed holes; the grid alternates
+    between ``grid`` and ``grid`` + 4 cells on the same box (two dx).
+    """
+    from dataclasses import replace
+
+    kind = MIX_KINDS[i % len(MIX_KINDS)]
+    n = cfg.grid + 4 * ((i // len(MIX_KINDS)) % 2)
+    sub = replace(cfg, family="kerr_schild" if kind.startswith("kerr") else "bowen_york")
+    if kind == "kerr_schild":
+        sub = replace(sub, max_punctures=1)
+    elif kind == "kerr_schild_superposed":
+        sub = replace(sub, max_punctures=2)
+    sub = replace(sub, transform_eps=max(cfg.transform_eps, 0.03) if kind.endswith("warped") else 0)
+    params = sample_params(rng, sub)
+    if kind == "kerr_schild_superposed" and len(params["punctures"]) < 2:
+        params["punctures"] += sample_params(rng, replace(sub, max_punctures=1))["punctures"]
+    return sub.family, params, n
+
+
 def grid_spec(cfg: Any) -> tuple[tuple[int, int, int], float, np.ndarray]:
     """(shape, dx, origin) of a cubic cell-centred grid covering [-box/2, box/2]^3."""
     dx = cfg.box / cfg.grid
@@ -192,6 +219,18 @@ def make_split(cfg: Any, split: str) -> list[GridData]:
     stream = {"train": 0, "val": 1, "test": 2}[split]
     count = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_val}[split]
     rng = np.random.default_rng([cfg.seed, stream])
+    if cfg.family == "mix":
+        out = []
+        for i in range(count):
+            for _ in range(50):  # superposed Kerr-Schild holes that overlap have no real lapse
+                family, params, n = mix_params(rng, cfg, i)
+                dx = cfg.box / n
+                with np.errstate(invalid="ignore"):
+                    g = generate(family, params, (n,) * 3, dx, np.full(3, -cfg.box / 2 + dx / 2))
+                if np.isfinite(g.vars).all():
+                    break
+            out.append(g)
+        return out
     shape, dx, origin = grid_spec(cfg)
     return [generate(cfg.family, sample_params(rng, cfg), shape, dx, origin) for _ in range(count)]
 

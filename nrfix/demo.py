@@ -58,7 +58,7 @@ def run_demo(out: Path, steps: int | None = None) -> Iterator[str]:
     cfg = load_config(Config, preset="cpu", presets_dir=PRESETS_DIR, sets=sets)
     paths = write_dataset(cfg, out / "data")
     yield f"[1/5] wrote {len(paths)} Bowen-York grids to {out / 'data'}"
-    result = fit(cfg, out / "run", data_dir=out / "data")
+    result = fit(cfg, out / "run", data_dir=out / "data", overwrite=True)  # a fresh demo
     score = result["best_val_loss"]
     yield f"[2/5] trained {result['step']} steps, best validation score {score:.4f}"
     model, _ = load_model(out / "run" / "checkpoints" / "best.pt")

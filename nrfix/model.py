@@ -185,6 +185,20 @@ def linearised_source(x: torch.Tensor, chi_floor: float) -> torch.Tensor:
     return -0.125 * torch.clamp(x[:, :1], min=chi_floor) ** -1.25 * aa[:, None]
 
 
+def prior_held(x: torch.Tensor, chi_excision: float = 0.05, dilate: int = 2) -> torch.Tensor:
+    """(B, 1, ...) float mask of the cells the residual-driven prior holds fixed: chi below
+    ``chi_excision`` or a local minimum of chi below 0.5, dilated by ``dilate`` cells (the
+    torch twin of :func:`nrfix.newton.excision_mask`).
+    """
+    import torch.nn.functional as F  # noqa: N812
+
+    chi = x[:, :1]
+    local_min = chi <= -F.max_pool3d(-chi, 3, stride=1, padding=1)
+    inside = ((chi < chi_excision) | (local_min & (chi < 0.5))).to(x.dtype)
+    k = 2 * dilate + 1
+    return (F.max_pool3d(inside, k, stride=1, padding=dilate) > 0).to(x.dtype)
+
+
 class NRFixNet(nn.Module):
     """The correction network; ``forward(x)`` returns projected corrected data of x's shape."""
 
@@ -251,6 +265,8 @@ class NRFixNet(nn.Module):
         """Corrected data from the input x and the raw network output r = residual(x)."""
         check_input(x)
         mask = self.var_mask * border_mask(tuple(x.shape[2:]), self.cfg.mask_percentage, x)
+        if self.cfg.on_prior:  # held cells within 1 of the core: the bulk keeps the prior's
+            mask = mask * prior_held(x, dilate=1)
         delta = mask * r * self.cfg.scaling_factor
         if self.cfg.source_prior:
             if dx is None:
@@ -258,7 +274,12 @@ class NRFixNet(nn.Module):
             prior = dx**2 * linearised_source(x, self.cfg.chi_floor)
             chi_src = mask[:, :1] * prior * (self.prior_gain + r[:, :1] * self.cfg.scaling_factor)
             delta = torch.cat([chi_src, delta[:, 1:]], dim=1)
-        y = poisson_chi(x, delta) if self.global_operator else x + delta
+        if self.global_operator:
+            y = poisson_chi(x, delta)
+        elif self.cfg.on_prior:  # chi is multiplied (it spans decades beside a puncture)
+            y = torch.cat([x[:, :1] * torch.exp(delta[:, :1]), x[:, 1:] + delta[:, 1:]], dim=1)
+        else:
+            y = x + delta
         if self.cfg.conformal_rescale_a:
             y = rescale_a(x, y, self.cfg.chi_floor)
         floors = (self.cfg.chi_floor, self.cfg.lapse_floor)

@@ -170,6 +170,7 @@ def fit(
     resume: bool = False,
     allow_config_change: bool = False,
     data_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``NRFixNet`` under ``cfg``; writes config.yaml, metrics.jsonl, checkpoints/.
 
@@ -193,6 +194,15 @@ def fit(
     dict
         ``step``, ``best_val_loss`` (the best ``select_by`` score) and the last metrics.
     """
+    existing = last_checkpoint(run_dir)
+    if not resume and not overwrite and existing.is_file():
+        raise UserError(
+            f"{existing} exists: add --resume to continue that run (or --overwrite to start over)"
+        )
+    if cfg.model.on_prior:  # whole grids of several sizes on top of the Newton prior
+        from nrfix.prior_train import fit_on_prior
+
+        return fit_on_prior(cfg, Path(run_dir), data_dir, resume)
     info = setup_distributed(cfg.train.device if device == "auto" else device)
     try:
         return _fit(cfg, Path(run_dir), info, resume, allow_config_change, data_dir)

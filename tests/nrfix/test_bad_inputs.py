@@ -492,6 +492,18 @@ def test_resume_with_allow_config_change(trained, tmp_path):
     assert torch.load(run / "checkpoints/last.pt", weights_only=True)["step"] == 6
 
 
+def test_train_into_an_existing_run_needs_resume_or_overwrite(trained, tmp_path):
+    run = _copy_run(trained, tmp_path)
+    last = run / "checkpoints/last.pt"
+    stamp = last.read_bytes()
+    args = ["train", "--preset", "tiny", "--data", trained / "data", "--run-dir", run]
+    _refused(args, "last.pt exists", "--resume", "--overwrite", watch=(tmp_path,))
+    assert last.read_bytes() == stamp  # nothing restarted over it
+    result = CliRunner().invoke(cli, [str(a) for a in [*args, "--overwrite"]])
+    assert result.exit_code == 0, result.output
+    assert torch.load(last, weights_only=True)["step"] == 4
+
+
 def test_stale_temporary_files_are_cleaned_at_start(trained, tmp_path):
     run = _copy_run(trained, tmp_path)
     stale = [run / "checkpoints/.last.pt.abc123.tmp.pt", run / ".config.yaml.x1.tmp.yaml"]
