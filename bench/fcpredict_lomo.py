@@ -39,8 +39,9 @@ SHARED = REPO.parent / "shared" / "data" / "fcpredict" / "phonopy"
 CACHE = REPO / "runs" / "bench" / "fcpredict" / "lomo_rows.jsonl"
 MATERIALS = ["NaCl", "MgO", "Si", "MgB2", "ZnO", "SnO2", "Cr", "CaTiO3"]
 SEEDS = [0, 1, 2]
-FT = dict(steps=3, materials_per_step=2, probes=1, lr=3e-4, w_forces=0.2, l2sp=1e-3,
-          eval_every=3, patience=1, val_probes=2)  # fmt: skip
+FT = dict(steps=30, materials_per_step=3, probes=1, lr=2e-4, w_forces=0.2, force_every=3,
+          l2sp=1e-3, trainable="all", fold_min_atoms=8, eval_every=5, patience=3,
+          val_probes=4)  # fmt: skip
 KEEP = (
     "freq_mae_mesh_thz",
     "fc_rel_frobenius",
@@ -146,7 +147,8 @@ def finetuned(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None:
     """SevenNet-0 + finetune rows: train on 6 materials, validate on 1, test on the held one."""
     from fcpredict.finetune import FinetuneConfig, finetune, load_material
 
-    mats = {m: load_material(SHARED / m, 5.0, torch.float32) for m in MATERIALS}
+    mats = {m: load_material(SHARED / m, 5.0, torch.float32, min_atoms=int(FT["fold_min_atoms"]))
+            for m in MATERIALS}  # fmt: skip
     for seed in seeds:  # seed-major: every fold gets seed 0 first
         for held in folds:
             others = [m for m in MATERIALS if m != held]
@@ -162,7 +164,7 @@ def finetuned(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None:
             _record({**row, **_score(held, fc, refs[held]), **cost, **extra})
 
 
-EQ_STEPS = 150
+EQ_STEPS = 40
 
 
 def equiformer(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None:
@@ -177,7 +179,8 @@ def equiformer(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None
         for held in folds:
             others = [str(SHARED / m) for m in MATERIALS if m != held]
             cfg = load_config("cpu", overrides={"train.steps": EQ_STEPS, "seed": seed,
-                              "train.eval_every": 50, "data.val_fraction": 0.15})  # fmt: skip
+                              "train.eval_every": 20, "train.warmup_steps": 5,
+                              "data.val_fraction": 0.15})  # fmt: skip
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dirs=tuple(others)))
             t, c = time.time(), time.process_time()
             with tempfile.TemporaryDirectory() as run:
@@ -222,13 +225,23 @@ def _target(groups: dict, held: list[str]) -> tuple[list[list[Any]], list[str]]:
         if not zs or not ft:
             continue
         z = zs[0]["freq_mae_mesh_thz"]
-        f = float(np.mean([r["freq_mae_mesh_thz"] for r in ft]))
-        rows.append([m, round(z, 4), round(f, 4), round(100 * (1 - f / z), 1)])
+        each = [r["freq_mae_mesh_thz"] for r in ft]
+        f = float(np.mean(each))
+        worst = 100 * (1 - max(each) / z)
+        rows.append([m, round(z, 4), round(f, 4), round(100 * (1 - f / z), 1), round(worst, 1),
+                     len(each)])  # fmt: skip
     if rows:
-        gain = [r[3] for r in rows]
+        gain, worst = [r[3] for r in rows], [r[4] for r in rows]
+        z_mean = float(np.mean([r[1] for r in rows]))
+        f_mean = float(np.mean([r[2] for r in rows]))
         notes.append(
-            f"target >= 30 % lower on every fold: {'met' if min(gain) >= 30 else 'not met'}; "
-            f"no material > 10 % worse: {'met' if min(gain) >= -10 else 'not met'}"
+            f"mean over these folds: {z_mean:.3f} -> {f_mean:.3f} THz "
+            f"({100 * (1 - f_mean / z_mean):.1f} % lower)"
+        )
+        notes.append(
+            f"target >= 30 % lower on every fold: {'met' if min(gain) >= 30 else 'not met'} "
+            f"({sum(g >= 30 for g in gain)} of {len(gain)} folds); no material > 10 % worse "
+            f"(every seed): {'met' if min(worst) >= -10 else 'not met'}"
         )
     return rows, notes
 
@@ -267,10 +280,12 @@ def collect() -> Path:
     trows, tnotes = _target(groups, held)
     tables = [
         Table("lomo", cols, rows, "Leave-one-material-out, held-out material vs its DFT force "
-              "constants (8x8x8 mesh; finetune: mean +- sd over 3 seeds)."),
+              "constants (8x8x8 mesh; finetune: mean +- sd over the seeds in the target table; "
+              f"equiformer (scratch): cpu preset, {EQ_STEPS} steps instead of its 400, seed 0)."),
         Table("summary", ["method", "materials", "mean freq MAE (THz)", "mean rel. Frobenius"],
               summary, "Means over the held-out materials."),
-        Table("target", ["held-out", "SevenNet-0 (THz)", "+ finetune (THz)", "gain %"], trows,
+        Table("target", ["held-out", "SevenNet-0 (THz)", "+ finetune (THz)", "gain %",
+              "worst seed gain %", "seeds"], trows,
               "Issue-26 target: fine-tuned frequency MAE >= 30 % below zero-shot on each fold, "
               "no material worse by > 10 %.", notes=tnotes),
     ]  # fmt: skip

@@ -177,8 +177,10 @@ def main() -> None:
         "machine was shared, wall time is in raw). Exact paths agree to round-off; phonopy "
         "finite displacements (0.01 A, one one-sided displacement for Si) carry an O(h) "
         "anharmonic error (largest for SevenNet-0, whose energy is far from harmonic on that "
-        "scale, vs the untrained equiformer). 'not run': "
-        "skipped for cost or memory (SevenNet-0's double-backward graph needs several GB).",
+        "scale, vs the untrained equiformer). 'not run': SevenNet-0 at 216 atoms: the naive loop "
+        "(648 rows: at the loop's cost per row, far beyond the time one run may take on this "
+        "shared machine; not extrapolated), the fwd path (ran out of memory under a 16 GB "
+        "address-space limit) and vmap (not attempted after that).",
     )  # fmt: skip
     path = write_result(
         "fcpredict", "hessian_timing", tables=[table], config={"threads": 1, "dtype": "float32"},

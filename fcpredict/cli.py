@@ -231,26 +231,33 @@ def predict(
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write."
 )
-@click.option("--steps", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps [30].")
 @click.option(
     "--lr",
     type=click.FloatRange(0, 1, min_open=True),
-    default=5e-5,
-    show_default=True,
+    default=None,
     callback=_finite,
-    help="Learning rate (0 < lr <= 1).",
+    help="Learning rate (0 < lr <= 1) [2e-4].",
+)
+@click.option(
+    "--trainable",
+    type=click.Choice(["all", "last", "radial"]),
+    default=None,
+    help="Parameters to fine-tune [all].",
 )
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 def finetune(
-    data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int, lr: float,
-    seed: int,
+    data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int | None,
+    lr: float | None, trainable: str | None, seed: int,
 ) -> None:  # fmt: skip
     """Fine-tune SevenNet-0 on DFT force constants (Hessian-vector products, force co-training,
     early stopping on --val); `predict --checkpoint OUTPUT` then uses it.
     """
     from fcpredict import api
 
-    out = api.finetune(data_dirs, val_dirs, output, steps=steps, lr=lr, seed=seed)
+    out = api.finetune(
+        data_dirs, val_dirs, output, steps=steps, lr=lr, trainable=trainable, seed=seed
+    )
     click.echo(json.dumps(out))
 
 

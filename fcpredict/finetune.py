@@ -12,6 +12,12 @@ products; no Hessian is ever formed:
                                                                    supercells)
     L = mean over sampled materials (w_h L_hess + w_f L_force) + l2sp ||theta - theta_0||^2
 
+The Hessian term runs on the smallest commensurate cell with at least ``fold_min_atoms``
+atoms, whose force constants are the exact image sum of the DFT supercell's
+(:mod:`fcpredict.fold`; e.g. NaCl 64 -> 8 atoms): the same physics at the wave vectors of that
+cell, several times cheaper per step. The force term uses the DFT's own displaced supercells,
+one of them every ``force_every`` steps.
+
 One probe v gives a stochastic estimate of the relative Frobenius error of the primitive rows
 (E_v ||(H - Phi) v||^2 = ||H - Phi||_F^2 over those rows). The L2-SP term keeps the weights
 near the pretrained ones (we have no upstream MPtrj data to co-train against forgetting).
@@ -47,11 +53,11 @@ class FinetuneConfig:
     """Pretrained backbone to fine-tune."""
     steps: int = 30
     """Optimizer steps."""
-    materials_per_step: int = 2
+    materials_per_step: int = 3
     """Training materials drawn per step."""
     probes: int = 1
     """Random Hessian-vector probes per material and step."""
-    lr: float = 5e-5
+    lr: float = 2e-4
     """Adam learning rate (cosine decay to 10 %)."""
     w_hessian: float = 1.0
     """Weight of the relative Hessian-vector loss."""
@@ -65,7 +71,7 @@ class FinetuneConfig:
     fold_min_atoms: int = 8
     """Hessian loss on the smallest commensurate cell with at least this many atoms (exact
     image sum of the DFT supercell's force constants, :mod:`fcpredict.fold`); 0 = supercell."""
-    force_every: int = 1
+    force_every: int = 3
     """Force co-training on one displaced supercell of one sampled material every this many
     steps (the DFT supercells are not folded, so this is the expensive term)."""
     eval_every: int = 5
