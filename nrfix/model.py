@@ -284,6 +284,8 @@ class NRFixNet(nn.Module):
             y = rescale_a(x, y, self.cfg.chi_floor)
         floors = (self.cfg.chi_floor, self.cfg.lapse_floor)
         py = project(y, *floors)
+        if self.cfg.on_prior:  # only the change the projection makes to the network's step
+            return x + prior_held(x, dilate=1) * (py - project(x, *floors))
         return torch.where(on_surface(x, self.cfg), x + (py - project(x, *floors)), py)
 
 

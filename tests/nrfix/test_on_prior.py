@@ -44,6 +44,9 @@ def test_network_changes_only_cells_the_prior_holds():
     model = build_model(cfg)
     with torch.no_grad():
         assert torch.equal(model(x), x)  # untrained: the prior's output, bit for bit
+        off = x.clone()
+        off[:, 1:7] *= 1.001  # det h != 1, as in evolved data: still not projected
+        assert torch.equal(model(off), off)
         torch.nn.init.normal_(model.tail.weight, std=0.1)
         y = model(x)
     changed = (y != x).any(dim=1)[0].numpy()
