@@ -145,6 +145,7 @@ def convergence_norms(
         rf = float(np.sqrt(np.mean(vals["fine"][i] ** 2)))
         out[f"{name}_rms_coarse"], out[f"{name}_rms_fine"] = rc, rf
         out[f"{name}_ratio"] = rc / max(rf, 1e-300)
-        out[f"{name}_order"] = float(np.log2(out[f"{name}_ratio"]))
+        ratio = out[f"{name}_ratio"]
+        out[f"{name}_order"] = float(np.log2(ratio)) if ratio > 0 else float("nan")
     out["points"] = int(region.sum())
     return out
