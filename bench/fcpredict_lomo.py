@@ -4,18 +4,22 @@ Methods, each scored on the held-out material against its DFT force constants (8
 
 * zero: Phi = 0;
 * nearest-neighbour springs: one central spring constant k fitted on the other materials;
+* equiformer (scratch): the seed's model (cpu preset) trained on the other seven materials for
+  ``EQ_STEPS`` steps (one of them validates), seed 0;
 * CHGNet 0.3.0 zero-shot: phonopy finite displacements on the DFT geometry (the dataset's own
   displaced supercells, residual forces of the undisplaced cell subtracted), CHGNet forces;
 * SevenNet-0 zero-shot: fcpredict's exact Hessian rows of the primitive atoms (no training);
-* SevenNet-0 + finetune: ``fcpredict.finetune`` on the other materials (one of them is the
-  validation material for early stopping, never the held-out one), 3 seeds.
+* SevenNet-0 + finetune: ``fcpredict.finetune`` with ``FT`` (the finetune defaults: Hessian
+  loss on folded cells, force co-training) on six of the other materials, the seventh
+  validating for early stopping (never the held-out one), seeds 0, 1, 2.
 
 All force constants are symmetrised (index symmetry + acoustic sum rule) before scoring.
 Columns: frequency MAE (THz), relative Frobenius error, Cv / S / F errors at 300 K per atom,
 relative max-frequency error, imaginary modes (prediction / DFT).
 
 Rows are cached in runs/bench/fcpredict/lomo_rows.jsonl so parts can run as separate
-processes (``--part zeroshot``, ``--part finetune --folds NaCl,MgO``); ``--collect`` writes the
+processes (``--part zeroshot``, ``--part finetune --folds NaCl,MgO --seeds 0``, ``--part
+equiformer``); ``--collect`` writes the
 results JSON from the cache.
 """
 
@@ -283,7 +287,8 @@ def collect() -> Path:
               "constants (8x8x8 mesh; finetune: mean +- sd over the seeds in the target table; "
               f"equiformer (scratch): cpu preset, {EQ_STEPS} steps instead of its 400, seed 0)."),
         Table("summary", ["method", "materials", "mean freq MAE (THz)", "mean rel. Frobenius"],
-              summary, "Means over the held-out materials."),
+              summary, "Means over the held-out materials (fine-tuning: each fold's mean over "
+              "its seeds)."),
         Table("target", ["held-out", "SevenNet-0 (THz)", "+ finetune (THz)", "gain %",
               "worst seed gain %", "seeds"], trows,
               "Issue-26 target: fine-tuned frequency MAE >= 30 % below zero-shot on each fold, "
