@@ -158,9 +158,13 @@ def plot_breathing(model: Model4D, scan: Scan, path: Path) -> Path:
             lw=1,
             label="learned (SI motion of top movers)",
         )
+        head = (
+            "driven by the projection surrogate"
+            if getattr(model.deformation, "uses_surrogate", False)
+            else f"learned T = {float(model.period_s().detach()):.2f} s"
+        )
         ax.set_title(
-            f"learned T = {float(model.period_s().detach()):.2f} s, "
-            f"true mean period {scan.meta.get('mean_period_s', float('nan')):.2f} s, "
+            f"{head}, true mean period {scan.meta.get('mean_period_s', float('nan')):.2f} s, "
             f"|corr| {corr:.2f}",
             fontsize=9,
         )
