@@ -179,8 +179,8 @@ def main() -> None:
         "anharmonic error (largest for SevenNet-0, whose energy is far from harmonic on that "
         "scale, vs the untrained equiformer). 'not run': SevenNet-0 at 216 atoms: the naive loop "
         "(648 rows: at the loop's cost per row, far beyond the time one run may take on this "
-        "shared machine; not extrapolated), the fwd path (ran out of memory under a 16 GB "
-        "address-space limit) and vmap (not attempted after that).",
+        "shared machine; not extrapolated) and the fwd path (forward-over-reverse through "
+        "SevenNet-0 ran out of memory under a 19 GB address-space limit on this 24 GB machine).",
     )  # fmt: skip
     path = write_result(
         "fcpredict", "hessian_timing", tables=[table], config={"threads": 1, "dtype": "float32"},
