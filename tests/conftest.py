@@ -133,25 +133,40 @@ class NohupScript:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}")
 
-    def cycle(self, run: Path, options: list[str], *, done: str, **env: str) -> str:
-        """start -> last.pt -> stop (SIGTERM) -> resume -> ``done`` in the log; the checks
-        every tool shares (exit 143 logged, log appended, resume line = options + --resume).
-        Returns the whole log."""
+    @staticmethod
+    def step(run: Path) -> int:
+        """The step stored in ``run``'s last.pt (0 while it is missing or being replaced)."""
+        from common.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            return int(load_checkpoint(run / "checkpoints/last.pt")["step"])
+        except (CheckpointError, FileNotFoundError, KeyError):
+            return 0
+
+    def cycle(self, run: Path, options: list[str], *, resumed: str, **env: str) -> str:
+        """start -> last.pt -> stop -> resume -> a later last.pt -> stop, with the checks every
+        tool shares (exit 143 logged at each stop, a second start refused, the log appended,
+        the resume line = the stored options + --resume). ``options`` must ask for more steps
+        than the test waits for. Returns the whole log."""
         pid = self.pid(self("start", str(run), *options, **env))
-        self.wait((run / "checkpoints/last.pt").is_file, what="the first checkpoint")
+        self.wait(lambda: self.step(run) > 0, what="the first checkpoint")
         assert self.alive(pid), (run / "train.log").read_text()[-2000:]
         assert self("stop", str(run)).returncode == 0
         self.wait(lambda: not self.alive(pid), 120, "the stop")
         first = (run / "train.log").read_text()
         assert "exit code 143" in first and "Traceback" not in first, first[-2000:]
+        stopped = self.step(run)
         again = self("start", str(run), *options, **env)
         assert again.returncode == 1 and "already holds a run" in again.stderr
 
         pid = self.pid(self("resume", str(run), cwd=REPO, **env))  # another cwd on purpose
-        self.wait(lambda: not self.alive(pid), what="the resumed run")
+        self.wait(lambda: resumed in (run / "train.log").read_text()[len(first) :], what="resume")
+        self.wait(lambda: self.step(run) > stopped, what="a checkpoint after the resume")
+        assert self("stop", str(run)).returncode == 0
+        self.wait(lambda: not self.alive(pid), 120, "the second stop")
         log = (run / "train.log").read_text()
         assert log.startswith(first)  # appended, never overwritten
-        assert done in log and "Traceback" not in log, log[-2000:]
+        assert log.count("exit code 143") == 2 and "Traceback" not in log, log[-2000:]
         header = [ln for ln in log.splitlines() if ln.startswith("=== ") and " resume: " in ln]
         assert len(header) == 1 and " ".join(options) in header[0], header
         assert header[0].endswith(f"--run-dir {run} --resume")

@@ -6,18 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 
 @pytest.mark.slow
 def test_generates_data_then_start_stop_resume(tmp_path: Path, nohup_script) -> None:
-    run, steps = tmp_path / "run", 30
-    opts = ["--preset", "tiny", "--steps", str(steps), "--set", "train.eval_every=2"]
+    run = tmp_path / "run"
+    opts = ["--preset", "tiny", "--steps", "100000", "--set", "train.eval_every=2"]
     opts += ["--set", "train.batch_size=1", "--device", "cpu"]
-    log = nohup_script("fcpredict").cycle(run, opts, done="resumed from", DATA_N="3", DATA_DIM="1")
+    env = {"DATA_N": "3", "DATA_DIM": "1"}
+    log = nohup_script("fcpredict").cycle(run, opts, resumed="resumed from", **env)
     assert (run / "data/s0002/FORCE_SETS").is_file()  # generated before training
     assert "inputs checked" in log and "prepare: " in log
-    assert torch.load(run / "checkpoints/last.pt", weights_only=True)["step"] == steps
 
 
 def test_a_refused_start_leaves_no_run(tmp_path: Path, nohup_script) -> None:

@@ -10,8 +10,8 @@ import pytest
 
 @pytest.mark.slow
 def test_start_stop_resume(tmp_path, tiny_scenario, iri_cache, nohup_script):
-    run, steps = tmp_path / "long", 60
-    opts = ["--scenario", str(tiny_scenario), "--preset", "tiny", "--steps", str(steps)]
+    run = tmp_path / "long"
+    opts = ["--scenario", str(tiny_scenario), "--preset", "tiny", "--steps", "1000000"]
     opts += [
         "--device",
         "cpu",
@@ -20,7 +20,8 @@ def test_start_stop_resume(tmp_path, tiny_scenario, iri_cache, nohup_script):
         "--set",
         "train.ckpt_every=5",
     ]
-    log = nohup_script("ionofield").cycle(run, opts, done=f"done: step {steps}")
-    assert "received SIGTERM" in log and "resumed from step" in log
+    log = nohup_script("ionofield").cycle(run, opts, resumed="resumed from step")
+    assert log.count("received SIGTERM") == 2
     rows = (run / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(r)["step"] for r in rows if r.strip()] == list(range(1, steps + 1))
+    steps = [json.loads(r)["step"] for r in rows if r.strip()]
+    assert steps == list(range(1, len(steps) + 1))  # no gap, no duplicate after the resume

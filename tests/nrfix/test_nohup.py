@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.mark.slow
 def test_start_stop_resume(tmp_path, nohup_script):
-    run, steps = tmp_path / "run", 30
-    opts = ["--preset", "tiny", "--set", f"train.steps={steps}", "--set", "train.ckpt_every=2"]
-    log = nohup_script("nrfix").cycle(run, opts, done="resumed from")
+    run = tmp_path / "run"
+    opts = ["--preset", "tiny", "--set", "train.steps=100000", "--set", "train.ckpt_every=2"]
+    log = nohup_script("nrfix").cycle(run, opts, resumed=f"resumed from {run}/checkpoints/last.pt")
     assert "inputs checked" in log
-    assert torch.load(run / "checkpoints/last.pt", weights_only=True)["step"] == steps
 
 
 def test_a_refused_start_leaves_no_run(tmp_path, nohup_script):
