@@ -111,7 +111,32 @@ class AnchorOut:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-class AnchorField(nn.Module):
+class AnchorBinding(nn.Module):
+    """Skinning of Gaussian centres to fixed anchors, shared by every anchor-driven field.
+
+    Subclasses register the buffers ``anchors``, ``graph``, ``knn_idx`` and ``knn_w`` and a
+    ``cfg`` with ``anchor_k`` and ``anchor_temperature``.
+    """
+
+    @torch.no_grad()
+    def rebind(self, xyz: Tensor) -> None:
+        """Re-skin the (new) Gaussian centres `xyz` (N,3) to the fixed anchors."""
+        idx, w = knn_skinning(
+            xyz.to(self.anchors), self.anchors, self.cfg.anchor_k, self.cfg.anchor_temperature
+        )
+        self.knn_idx, self.knn_w = idx, w
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        """Accept a checkpoint bound to a different number of Gaussians (densify/prune)."""
+        for name in ("knn_idx", "knn_w", "anchors", "graph"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class AnchorField(AnchorBinding):
     """Anchor spacetime transformer; `forward(xyz, t, step) -> AnchorOut`.
 
     cfg is a `physx4dct.fusion.FusionConfig`; init_xyz (N,3) the initial centres.
@@ -156,24 +181,6 @@ class AnchorField(nn.Module):
         # BERT mask token (anchor mode) or additive mask flag (spatio-temporal mode)
         self.mask_token = None if cfg.st_mode else nn.Parameter(torch.randn(dim) * 0.02)
         self.mask_flag = nn.Parameter(torch.randn(dim) * 0.02) if cfg.st_mode else None
-
-    # ----------------------------------------------------------------- binding
-    @torch.no_grad()
-    def rebind(self, xyz: Tensor) -> None:
-        """Re-skin the (new) Gaussian centres `xyz` (N,3) to the fixed anchors."""
-        idx, w = knn_skinning(
-            xyz.to(self.anchors), self.anchors, self.cfg.anchor_k, self.cfg.anchor_temperature
-        )
-        self.knn_idx, self.knn_w = idx, w
-
-    def _load_from_state_dict(
-        self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any
-    ) -> None:
-        """Accept a checkpoint bound to a different number of Gaussians (densify/prune)."""
-        for name in ("knn_idx", "knn_w", "anchors", "graph"):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ----------------------------------------------------------------- tokens
     def tokens(self, times: Tensor) -> Tensor:

@@ -17,21 +17,19 @@ carries it and the model renders any time of the scan.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from physx4dct.config import FusionConfig
 from physx4dct.deformation import DeformOut
-from physx4dct.fusion.anchors import anchor_graph, farthest_point_sampling, knn_skinning
+from physx4dct.fusion.anchors import AnchorBinding, anchor_graph, farthest_point_sampling
 from physx4dct.surrogate import GRID
 
 __all__ = ["SurrogateField"]
 
 
-class SurrogateField(nn.Module):
+class SurrogateField(AnchorBinding):
     """Surrogate-driven anchor motion; `forward(xyz, t, step) -> DeformOut`."""
 
     mode = "surrogate"
@@ -49,23 +47,6 @@ class SurrogateField(nn.Module):
         self.register_buffer("surrogate", torch.zeros(2, GRID, dtype=anchors.dtype))
         self.coef = nn.Parameter(torch.zeros(anchors.shape[0], 2, 3, dtype=anchors.dtype))
         self.rebind(init_xyz)
-
-    @torch.no_grad()
-    def rebind(self, xyz: Tensor) -> None:
-        """Re-skin the (new) Gaussian centres `xyz` (N,3) to the fixed anchors."""
-        idx, w = knn_skinning(
-            xyz.to(self.anchors), self.anchors, self.cfg.anchor_k, self.cfg.anchor_temperature
-        )
-        self.knn_idx, self.knn_w = idx, w
-
-    def _load_from_state_dict(
-        self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any
-    ) -> None:
-        """Accept a checkpoint bound to a different number of Gaussians (densify/prune)."""
-        for name in ("knn_idx", "knn_w", "anchors", "graph"):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def set_surrogate(self, grid: np.ndarray) -> None:
