@@ -177,10 +177,10 @@ def main() -> None:
         "machine was shared, wall time is in raw). Exact paths agree to round-off; phonopy "
         "finite displacements (0.01 A, one one-sided displacement for Si) carry an O(h) "
         "anharmonic error (largest for SevenNet-0, whose energy is far from harmonic on that "
-        "scale, vs the untrained equiformer). 'not run': SevenNet-0 at 216 atoms: the naive loop "
-        "(648 rows: at the loop's cost per row, far beyond the time one run may take on this "
-        "shared machine; not extrapolated) and the fwd path (forward-over-reverse through "
-        "SevenNet-0 ran out of memory under a 19 GB address-space limit on this 24 GB machine).",
+        "scale, vs the untrained equiformer). SevenNet-0's 216-atom naive loop was timed in "
+        "two blocks of 324 rows (--naive-part; every row computed, the blocks' CPU seconds "
+        "summed). 'not run': SevenNet-0's fwd path at 216 atoms (forward-over-reverse ran out "
+        "of memory under a 19 GB address-space limit on this 24 GB machine).",
     )  # fmt: skip
     path = write_result(
         "fcpredict", "hessian_timing", tables=[table], config={"threads": 1, "dtype": "float32"},
