@@ -114,9 +114,21 @@ class AnchorOut:
 class AnchorBinding(nn.Module):
     """Skinning of Gaussian centres to fixed anchors, shared by every anchor-driven field.
 
-    Subclasses register the buffers ``anchors``, ``graph``, ``knn_idx`` and ``knn_w`` and a
-    ``cfg`` with ``anchor_k`` and ``anchor_temperature``.
+    Subclasses call :meth:`bind_anchors` in ``__init__`` (after ``nn.Module.__init__``).
     """
+
+    def bind_anchors(self, cfg: FusionConfig, init_xyz: Tensor) -> None:
+        """Pick ``cfg.num_anchors`` anchors by farthest-point sampling, build their graph and
+        skin the centres ``init_xyz`` (N,3) to them.
+        """
+        self.cfg = cfg
+        init_xyz = init_xyz.detach()
+        anchors = init_xyz[farthest_point_sampling(init_xyz, cfg.num_anchors)].clone()
+        self.register_buffer("anchors", anchors)
+        self.register_buffer("graph", anchor_graph(anchors, cfg.anchor_graph_k))
+        self.register_buffer("knn_idx", torch.zeros(0, cfg.anchor_k, dtype=torch.long))
+        self.register_buffer("knn_w", torch.zeros(0, cfg.anchor_k, dtype=anchors.dtype))
+        self.rebind(init_xyz)
 
     @torch.no_grad()
     def rebind(self, xyz: Tensor) -> None:
@@ -144,14 +156,7 @@ class AnchorField(AnchorBinding):
 
     def __init__(self, cfg: FusionConfig, init_xyz: Tensor, with_logvar: bool = False) -> None:
         super().__init__()
-        self.cfg = cfg
-        init_xyz = init_xyz.detach()
-        anchors = init_xyz[farthest_point_sampling(init_xyz, cfg.num_anchors)].clone()
-        self.register_buffer("anchors", anchors)
-        self.register_buffer("graph", anchor_graph(anchors, cfg.anchor_graph_k))
-        self.register_buffer("knn_idx", torch.zeros(0, cfg.anchor_k, dtype=torch.long))
-        self.register_buffer("knn_w", torch.zeros(0, cfg.anchor_k, dtype=anchors.dtype))
-        self.rebind(init_xyz)
+        self.bind_anchors(cfg, init_xyz)
         dim, n_pos = cfg.transformer_dim, cfg.anchor_pos_bands
         self.n_pos = n_pos  # Fourier bands of the anchor positions
         self.n_time = max(cfg.anchor_time_embed_dim // 2, 1)
@@ -163,7 +168,7 @@ class AnchorField(AnchorBinding):
         self.token = nn.Linear(cfg.anchor_pos_embed_dim + 2 * self.n_time, dim)
         self.time_grid = None
         if cfg.anchor_time_encoding == "grid":
-            cells = torch.linspace(0.0, 1.0, cfg.anchor_time_cells, dtype=anchors.dtype)
+            cells = torch.linspace(0.0, 1.0, cfg.anchor_time_cells, dtype=self.anchors.dtype)
             self.time_grid = nn.Parameter(fourier_features(cells[:, None], self.n_time))
         layer = nn.TransformerEncoderLayer(
             dim, cfg.transformer_heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True

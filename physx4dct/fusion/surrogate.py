@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from physx4dct.config import FusionConfig
 from physx4dct.deformation import DeformOut
-from physx4dct.fusion.anchors import AnchorBinding, anchor_graph, farthest_point_sampling
+from physx4dct.fusion.anchors import AnchorBinding
 from physx4dct.surrogate import GRID
 
 __all__ = ["SurrogateField"]
@@ -37,16 +37,10 @@ class SurrogateField(AnchorBinding):
 
     def __init__(self, cfg: FusionConfig, init_xyz: Tensor) -> None:
         super().__init__()
-        self.cfg = cfg
-        init_xyz = init_xyz.detach()
-        anchors = init_xyz[farthest_point_sampling(init_xyz, cfg.num_anchors)].clone()
-        self.register_buffer("anchors", anchors)
-        self.register_buffer("graph", anchor_graph(anchors, cfg.anchor_graph_k))
-        self.register_buffer("knn_idx", torch.zeros(0, cfg.anchor_k, dtype=torch.long))
-        self.register_buffer("knn_w", torch.zeros(0, cfg.anchor_k, dtype=anchors.dtype))
-        self.register_buffer("surrogate", torch.zeros(2, GRID, dtype=anchors.dtype))
-        self.coef = nn.Parameter(torch.zeros(anchors.shape[0], 2, 3, dtype=anchors.dtype))
-        self.rebind(init_xyz)
+        self.bind_anchors(cfg, init_xyz)
+        dtype, n_anchors = self.anchors.dtype, self.anchors.shape[0]
+        self.register_buffer("surrogate", torch.zeros(2, GRID, dtype=dtype))
+        self.coef = nn.Parameter(torch.zeros(n_anchors, 2, 3, dtype=dtype))
 
     @torch.no_grad()
     def set_surrogate(self, grid: np.ndarray) -> None:
