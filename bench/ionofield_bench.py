@@ -62,15 +62,6 @@ def _train_step(model, opt, batch, cfg) -> None:  # noqa: ANN001
     opt.step()
 
 
-def peak_batch_memory_mb(cfg, prep, split, batch_size: int) -> float:  # noqa: ANN001
-    """Peak RSS increase [MB] of one training step (forward, losses, backward, AdamW step)."""
-    model, opt, batch = _step_inputs(cfg, prep, split, batch_size)
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _rss_kb("VmRSS")
-    _train_step(model, opt, batch, cfg)
-    return (_rss_kb("VmHWM") - before) / 1024.0
-
-
 def measure(cfg, prep, split, batch_size: int) -> dict:  # noqa: ANN001
     """RSS and torch-allocation figures [MB] of one training step in this process."""
     import torch

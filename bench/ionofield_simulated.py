@@ -1,5 +1,5 @@
 """ionofield simulated bench, honest version: 3 seeds, a validation split separate from the
-test split, a binned-lookup baseline with no network, memory per batch in fresh processes.
+test split, a binned-lookup baseline with no network (memory per batch: bench/ionofield_bench.py).
 
 Scenario: the `bench` preset (2015-03-16/17, quiet day then the St Patrick's Day storm).
 Held-out 3-hour blocks alternate between validation (chooses best.pt) and test (scored here).
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -43,19 +41,6 @@ def binned_lookup(prep, train: np.ndarray, test: np.ndarray) -> np.ndarray:  # n
     found = uniq[pos] == key[test]
     corr = np.where(found, mean[pos], resid[train].mean())
     return prep.bg[test].double().numpy() + corr
-
-
-def memory_in_fresh_process(batch: int, preset: str, scen: Path) -> float:
-    """Peak RSS increase [MB] of one training step, measured by a new interpreter."""
-    code = (
-        "import sys, json; sys.path.insert(0, 'bench');"
-        "from ionofield_bench import peak_batch_memory_mb;"
-        "from ionofield.config import load; from ionofield.prepare import load_prepared;"
-        f"cfg = load({preset!r}); prep, split = load_prepared(cfg, {str(scen)!r});"
-        f"print(json.dumps(peak_batch_memory_mb(cfg, prep, split, {batch})))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -103,14 +88,10 @@ def main() -> None:
     for name, v in scores.items():
         m, s = mean_sd(v)
         rows.append([name, f"{m:.4f} +- {s:.4f}", f"{100 * (1 - m / iri):.1f}%"])
-    mem = {b: memory_in_fresh_process(b, args.preset, scen) for b in (512, 1024, 2048)}
     tables = [
         Table("simulated", ["field", "test log10 Ne RMSE vs truth", "lower than IRI"], rows,
               caption=f"Simulated 2-day storm scenario, test blocks only ({test.size} points; "
               f"validation blocks chose best.pt), {args.steps} steps, seeds {args.seeds}."),
-        Table("memory", ["batch", "peak RSS increase per training step [MB]"],
-              [[str(b), f"{v:.0f}"] for b, v in mem.items()],
-              caption="One training step in a fresh Python process per batch size."),
     ]  # fmt: skip
     path = write_result(
         "ionofield",
@@ -123,12 +104,11 @@ def main() -> None:
             "scores": scores,
             "iri": iri,
             "lookup": lookup,
-            "memory_mb": mem,
             "n": {"train": int(train.size), "val": int(val.size), "test": int(test.size)},
             "seconds": time.time() - t0,
         },
     )
-    print(json.dumps({"rows": rows, "memory": mem}, indent=1))
+    print(json.dumps({"rows": rows}, indent=1))
     print(f"wrote {path}")
 
 
