@@ -144,12 +144,12 @@ def _launch(spec: NohupSpec, run: Path, mode: str, extra: list[str]) -> None:
     """Start the background job, wait until the trainer is ready (or failed), print the PID."""
     state = _read_state(run)
     log = run / "train.log"
-    with open(log, "a") as handle:
-        cmd = train_command(spec, run, state, mode, extra)
-        handle.write(f"=== {_now()} {mode}: {' '.join(cmd)}\n")
-    offset = log.stat().st_size
+    cmd = train_command(spec, run, state, mode, extra)
     job = [sys.executable, "-m", f"{spec.tool}.nohup", "_job", str(run), mode, *extra]
     with open(log, "a") as out:
+        out.write(f"=== {_now()} {mode}: {' '.join(cmd)}\n")
+        out.flush()
+        offset = out.tell()
         proc = subprocess.Popen(
             job, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=state["cwd"], start_new_session=True,
