@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from common.errors import UserError
 from nrfix.constraints import NUM_VARS, christoffel, diff1, full_to_sym, inverse_sym
 from nrfix.formats import GridData
 
@@ -135,6 +136,11 @@ def generate(
     if tr:
         f = _transform(f, xyz_new, tr)
     vars25 = conformal_decomposition(f, dx)
+    if not np.isfinite(vars25).all():
+        raise UserError(
+            f"{family} data with these parameters are not finite in "
+            f"{int((~np.isfinite(vars25)).any(0).sum())} cells (a puncture on a cell centre?)"
+        )
     sl = (slice(None),) + tuple(slice(pad, -pad) for _ in range(3))
     attrs = {"family": family, **params}
     return GridData(vars25[sl].copy(), float(dx), np.asarray(origin, dtype=np.float64), {}, attrs)
@@ -208,31 +214,33 @@ def mix_params(rng: np.random.Generator, cfg: Any, i: int) -> tuple[str, dict, i
     return sub.family, params, n
 
 
-def grid_spec(cfg: Any) -> tuple[tuple[int, int, int], float, np.ndarray]:
-    """(shape, dx, origin) of a cubic cell-centred grid covering [-box/2, box/2]^3."""
-    dx = cfg.box / cfg.grid
-    return (cfg.grid,) * 3, dx, np.full(3, -cfg.box / 2 + dx / 2)
-
-
 def make_split(cfg: Any, split: str) -> list[GridData]:
     """Generate the ``train`` (stream 0), ``val`` (1) or ``test`` (2) configurations."""
     stream = {"train": 0, "val": 1, "test": 2}[split]
     count = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_val}[split]
     rng = np.random.default_rng([cfg.seed, stream])
-    if cfg.family == "mix":
-        out = []
-        for i in range(count):
-            for _ in range(50):  # superposed Kerr-Schild holes that overlap have no real lapse
-                family, params, n = mix_params(rng, cfg, i)
-                dx = cfg.box / n
-                with np.errstate(invalid="ignore"):
-                    g = generate(family, params, (n,) * 3, dx, np.full(3, -cfg.box / 2 + dx / 2))
-                if np.isfinite(g.vars).all():
-                    break
-            out.append(g)
-        return out
-    shape, dx, origin = grid_spec(cfg)
-    return [generate(cfg.family, sample_params(rng, cfg), shape, dx, origin) for _ in range(count)]
+    out = []
+    for i in range(count):
+        out.append(_draw(rng, cfg, i))
+    return out
+
+
+def _draw(rng: np.random.Generator, cfg: Any, i: int) -> GridData:
+    """The i-th grid of a split: configurations that cannot be evaluated (superposed
+    Kerr-Schild holes so close that the lapse is not real) are redrawn, up to 50 times.
+    """
+    last = ""
+    for _ in range(50):
+        if cfg.family == "mix":
+            family, params, n = mix_params(rng, cfg, i)
+        else:
+            family, params, n = cfg.family, sample_params(rng, cfg), cfg.grid
+        dx = cfg.box / n
+        try:
+            return generate(family, params, (n,) * 3, dx, np.full(3, -cfg.box / 2 + dx / 2))
+        except UserError as exc:
+            last = str(exc)
+    raise UserError(f"no valid {cfg.family} configuration in 50 draws (last: {last})")
 
 
 def random_crops(bank: torch.Tensor, crop: int, count: int, gen: torch.Generator) -> torch.Tensor:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.errors import UserError
+
 H_STEP = 1e-3
 
 
@@ -84,7 +86,15 @@ def fields(punctures: list[dict], xyz: np.ndarray) -> dict[str, np.ndarray]:
     gamma, beta_l = g4[1:, 1:], g4[0, 1:]
     g_uu = np.moveaxis(np.linalg.inv(np.moveaxis(gamma, (0, 1), (-2, -1))), (-2, -1), (0, 1))
     shift = np.einsum("ij...,j...->i...", g_uu, beta_l)
-    lapse = np.sqrt((shift * beta_l).sum(0) - g4[0, 0])  # alpha^2 = beta_i beta^i - g_00
+    alpha2 = (shift * beta_l).sum(0) - g4[0, 0]  # alpha^2 = beta_i beta^i - g_00
+    bad = ~(alpha2 > 0)
+    if bad.any():  # holes too close: the superposed t = const slice is not spacelike there
+        raise UserError(
+            f"superposed Kerr-Schild holes too close: the lapse is not real in {int(bad.sum())} "
+            f"of {bad.size} cells (alpha^2 min {np.nanmin(alpha2):.3g}); move them apart "
+            "or lower their masses"
+        )
+    lapse = np.sqrt(alpha2)
     dt_gamma = _d(lambda s: metric4(s, xyz, punctures)[1:, 1:], H_STEP)
     dg = np.zeros((4, 4, 3, *xyz.shape[1:]))  # d_k g_mu nu
     for k in range(3):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from nrfix.data import generate
 from nrfix.measure import fields
 
@@ -35,3 +36,29 @@ def test_every_puncture_is_used():
 def test_spin_above_extremal_is_refused():
     with pytest.raises(ValueError, match="S"):
         _median_violation([{**HOLE, "S": [0, 0, 1.2]}], 8)
+
+
+CLOSE = [{"m": 0.6, "pos": [0.3, 0, 0]}, {"m": 0.6, "pos": [-0.3, 0, 0], "P": [0.2, 0, 0]}]
+
+
+def test_holes_too_close_are_refused_in_one_line():
+    with pytest.raises(UserError, match="too close: the lapse is not real") as err:
+        _median_violation(CLOSE, 8)
+    assert "\n" not in str(err.value)
+
+
+def test_make_data_redraws_holes_too_close(tmp_path):
+    from click.testing import CliRunner
+
+    from nrfix.cli import cli
+    from nrfix.formats import read_hdf5
+
+    sets = ["data.n_train=6", "data.n_val=1", "data.grid=8", "data.crop=8", "data.box=2.0"]
+    sets += ["data.max_punctures=2", "data.mass_min=0.5", "data.position_max=0.4"]
+    args = ["make-data", "--family", "kerr_schild", "--out", str(tmp_path)]
+    for s in sets:
+        args += ["--set", s]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    grids = [read_hdf5(f) for f in sorted(tmp_path.glob("train_*.h5"))]
+    assert len(grids) == 6 and all(np.isfinite(g.vars).all() for g in grids)
