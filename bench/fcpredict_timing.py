@@ -51,6 +51,7 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
 
 CACHE = Path(__file__).resolve().parents[1] / "runs" / "bench" / "fcpredict" / "timing.jsonl"
 PATHS = ("loop", "vmap", "fwd")
+MEM_LIMIT_GB: float | None = None  # address-space limit of this process (--mem-limit-gb)
 
 
 def _models(names: list[str]) -> dict[str, tuple[torch.nn.Module, float]]:
@@ -79,7 +80,13 @@ def _one(
     rec: dict[str, Any] = {"atoms": n, "edges": int(g.edge_index.shape[1])}
     ref = None
     for path in paths:
-        fc, cpu, wall = _timed(force_constants, model, g, ph, compact=True, method=path)
+        try:
+            fc, cpu, wall = _timed(force_constants, model, g, ph, compact=True, method=path)
+        except (MemoryError, RuntimeError) as exc:  # torch raises RuntimeError on failed allocs
+            if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower():
+                raise
+            rec[path] = {"error": "out of memory", "limit_gb": MEM_LIMIT_GB}
+            continue
         ref = fc if ref is None else ref
         rec[path] = {"cpu_s": cpu, "wall_s": wall, "max_diff": float(np.abs(fc - ref).max())}
     fd, cpu, wall = _timed(finite_displacement_fc, model, ph, cutoff)
@@ -132,6 +139,11 @@ def _table_rows(records: list[dict[str, Any]]) -> list[list[Any]]:
             if path not in rec:
                 rows.append([name, rec["atoms"], path, "not run", "", "", ""])
                 continue
+            if "error" in rec[path]:
+                limit = rec[path].get("limit_gb")
+                what = f"{rec[path]['error']} at {limit:g} GB" if limit else rec[path]["error"]
+                rows.append([name, rec["atoms"], path, what, "", "", ""])
+                continue
             c = rec[path]["cpu_s"]
             speed = round(t_naive / c, 1) if t_naive else ""
             diff = f"{rec[path]['max_diff']:.1e}"
@@ -151,8 +163,16 @@ def main() -> None:
     ap.add_argument("--max-naive", type=int, default=216, help="naive loop up to N atoms")
     ap.add_argument("--naive-part", default="", help="i/n: time only block i of the naive loop")
     ap.add_argument("--collect-only", action="store_true")
+    ap.add_argument("--mem-limit-gb", type=float, default=None, help="address-space limit")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.mem_limit_gb:
+        import resource
+
+        global MEM_LIMIT_GB
+        MEM_LIMIT_GB = args.mem_limit_gb
+        limit = int(args.mem_limit_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if not args.collect_only:
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         for name, (model, cutoff) in _models(args.models.split(",")).items():
@@ -179,8 +199,9 @@ def main() -> None:
         "anharmonic error (largest for SevenNet-0, whose energy is far from harmonic on that "
         "scale, vs the untrained equiformer). SevenNet-0's 216-atom naive loop was timed in "
         "two blocks of 324 rows (--naive-part; every row computed, the blocks' CPU seconds "
-        "summed). 'not run': SevenNet-0's fwd path at 216 atoms (forward-over-reverse ran out "
-        "of memory under a 19 GB address-space limit on this 24 GB machine).",
+        "summed). 'out of memory at N GB': the path failed to allocate under an N GB "
+        "address-space limit (--mem-limit-gb; the machine has 24 GB): SevenNet-0's "
+        "forward-over-reverse path at 216 atoms, which therefore has no time.",
     )  # fmt: skip
     path = write_result(
         "fcpredict", "hessian_timing", tables=[table], config={"threads": 1, "dtype": "float32"},
