@@ -151,3 +151,28 @@ def test_cli_predict_with_backbone_needs_no_training(tmp_path) -> None:
     r = CliRunner().invoke(cli, args)  # neither --checkpoint nor --backbone
     assert r.exit_code != 0 and "--backbone" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_hessian_is_linear_in_the_per_species_scales() -> None:
+    """E = sum_i s_{Z_i} e_i: the Hessian of Na's and of Cl's scaled energies add up to the
+    whole (bench/fcpredict_softening.py relies on it), and doubling one scale doubles its part.
+    """
+    from fcpredict.backbones import load_backbone
+
+    model = load_backbone("sevennet-0")  # own copy: the scales are edited in place
+    pos, cell, z = _nacl()
+    scale = model.net.rescale_atomic_energy.scale
+    s0 = scale.detach().clone()
+    na, cl = int(model.z_to_type[11]), int(model.z_to_type[17])
+
+    def rows_with(s_na: float, s_cl: float) -> torch.Tensor:
+        with torch.no_grad():
+            scale.zero_()
+            scale[na], scale[cl] = s_na * s0[na], s_cl * s0[cl]
+        return _rows(model, pos, cell, z)
+
+    whole, part_na, part_cl = rows_with(1, 1), rows_with(1, 0), rows_with(0, 1)
+    assert float(part_na.abs().max()) > 0.05 * float(whole.abs().max())  # both parts matter
+    assert float(part_cl.abs().max()) > 0.05 * float(whole.abs().max())
+    assert torch.allclose(part_na + part_cl, whole, atol=1e-10)
+    assert torch.allclose(rows_with(2, 1), whole + part_na, atol=1e-10)
