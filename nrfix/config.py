@@ -152,8 +152,9 @@ class LossConfig:
     chi_excision: float = 0.05
     """Cells with chi below this are excised from losses and norms (punctures)."""
     cell_weight: float = 0.5
-    """on_prior models: weight of the cell-wise log-ratio term (it keeps the median) next to
-    the log RMS ratios of Ham and Mom."""
+    """on_prior models: weight of the cell-wise log-ratio term next to the log RMS ratios of
+    Ham and Mom; cells are floored at 1% of the prior's mean square, so the cells the prior
+    solved to ~1e-10 do not dominate its gradient."""
 
     def __post_init__(self) -> None:
         check_range(self, "cell_weight", ge=0)

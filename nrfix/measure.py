@@ -103,6 +103,28 @@ def stats(vars25: np.ndarray, dx: float, mask: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def region_rms(
+    reference: np.ndarray, vars25: np.ndarray, dx: float, held: np.ndarray
+) -> dict[str, float]:
+    """RMS |Ham| and ||Mom|| of ``vars25`` on the input's cells split into ``held`` (bool
+    (X, Y, Z): the cells beside the punctures that the prior holds) and the bulk, and the share
+    of sum Ham^2 that sits in the held cells. Cells are those of ``reference``.
+    """
+    mask = cell_mask(reference)
+    inner = held[2:-2, 2:-2, 2:-2]
+    f = fields(vars25, dx)
+    out: dict[str, float] = {}
+    for where, m in (("held", mask & inner), ("bulk", mask & ~inner)):
+        out[f"{where}_cells"] = int(m.sum())
+        for name in ("ham", "mom"):
+            out[f"{name}_rms_{where}"] = (
+                float(np.sqrt(np.mean(f[name][m] ** 2))) if m.any() else 0.0
+            )
+    total = float(np.sum(f["ham"][mask] ** 2))
+    out["ham2_share_held"] = float(np.sum(f["ham"][mask & inner] ** 2)) / max(total, 1e-300)
+    return out
+
+
 def compare(
     before: np.ndarray, after: np.ndarray, dx: float, chi_excision: float = CHI_EXCISION
 ) -> dict[str, Any]:

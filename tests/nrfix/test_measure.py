@@ -104,3 +104,24 @@ def test_evaluate_measures_on_the_first_files_cells(kerr_schild, tmp_path):
     assert rows[str(b)] == measure_correction(kerr_schild.vars, y, kerr_schild.dx)["after"]
     res = CliRunner().invoke(cli, ["evaluate", str(b), "--reference", str(a), "--json"])
     assert json.loads(res.output)[str(b)]["cells"] == rows[str(a)]["cells"]
+
+
+def test_region_rms_splits_the_input_cells(kerr_schild):
+    """Held + bulk cells are the input's cells, their RMS combine to the whole RMS, and the
+    singularity's neighbourhood holds most of Ham^2."""
+    from nrfix.measure import region_rms, stats
+    from nrfix.newton import excision_mask
+
+    x, dx = kerr_schild.vars, kerr_schild.dx
+    held = excision_mask(x[0], 0.05, 2)
+    r = region_rms(x, x, dx, held)
+    mask = cell_mask(x)
+    s = stats(x, dx, mask)
+    assert r["held_cells"] + r["bulk_cells"] == mask.sum() and r["held_cells"] > 0
+    for name in ("ham", "mom"):
+        total = (
+            r["held_cells"] * r[f"{name}_rms_held"] ** 2
+            + r["bulk_cells"] * r[f"{name}_rms_bulk"] ** 2
+        )
+        assert np.sqrt(total / mask.sum()) == pytest.approx(s[f"{name}_rms"], rel=1e-12)
+    assert r["ham_rms_held"] > 10 * r["ham_rms_bulk"] and r["ham2_share_held"] > 0.5

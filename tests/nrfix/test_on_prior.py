@@ -69,3 +69,25 @@ def test_train_on_prior_selects_on_validation_grids(tmp_path, monkeypatch):
     assert best["extra"]["best_val"] == pytest.approx(min(r["val_guarded_gain"] for r in val))
     model, cfg2 = api.load_model(tmp_path / "run/checkpoints/best.pt")
     assert cfg2.model.on_prior and cfg2.data.family == "mix"
+
+
+@pytest.mark.slow
+def test_loss_gradient_at_the_prior_is_not_dominated_by_solved_cells():
+    """At the prior's output most cells are solved to ~1e-10; the cell-wise log term must not
+    let them dominate (floored at the median it gave a gradient ~3e7, and training moved
+    uphill from the first step; the RMS terms alone give ~0.2)."""
+    from nrfix.measure import cell_mask
+    from nrfix.newton import newton_correct
+    from nrfix.prior_train import _norms, prior_loss
+
+    cfg = api.make_config("prior_mix", sets=["data.n_train=1", "data.grid=12", "data.crop=8"])
+    g = make_split(cfg.data, "train")[0]  # Bowen-York
+    y, _ = newton_correct(g.vars, g.dx, iterations=2)
+    x, mask = torch.from_numpy(y)[None], torch.from_numpy(cell_mask(g.vars))[None]
+    with torch.no_grad():
+        ham, mom = _norms(x, g.dx, mask)
+    item = {"x": g.vars, "prior": x, "dx": g.dx, "mask": mask, "ham": ham, "mom": mom}
+    model = build_model(cfg)
+    prior_loss(model(x), item, cfg.loss.cell_weight, cfg.loss.mom_weight).backward()
+    grad = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+    assert 0 < float(grad) < 10
