@@ -25,8 +25,10 @@ import numpy as np
 
 OUT_DEFAULT = Path("runs/bench/physx4dct_cpu")
 METHODS = ("fdk_binned", "fdk_all", "static_oracle", "static3d", "hexplane4d", "surrogate")
-"""Default methods; ``physx_best`` (the fusion study's best mode) is available too."""
+"""Default methods; ``physx_best`` (the fusion study's best mode) and ``surrogate_centred``
+(the surrogate model driven by s - mean(s)) are available too."""
 _SURROGATE = {"fusion.fusion_mode": "surrogate"}  # the rest from presets/fusion/surrogate.yaml
+_SURROGATE_CENTRED = {**_SURROGATE, "fusion.surrogate_centre": True}
 _PHYSX_BEST = {
     "fusion.fusion_mode": "learnable_alpha",
     "fusion.anchor_time_encoding": "grid",
@@ -73,11 +75,12 @@ def _fit_cfg(name: str, args: argparse.Namespace, seed: int, scan_path: Path):
         "gaussians.densify_until": n * 3 // 5,
         "gaussians.densify_every": max(1, n // 10),
     }
+    over.update(getattr(args, "sets", None) or {})  # e.g. the Gaussian budget of a sweep point
     cfg_file = None
     if name == "physx_best":
         over.update(_PHYSX_BEST)
-    if name == "surrogate":
-        over.update(_SURROGATE)
+    if name in ("surrogate", "surrogate_centred"):
+        over.update(_SURROGATE_CENTRED if name == "surrogate_centred" else _SURROGATE)
         cfg_file = PRESETS_DIR / "fusion" / "surrogate.yaml"
     return load_config(
         Config, preset=args.preset, presets_dir=PRESETS_DIR, config_file=cfg_file, overrides=over
@@ -212,7 +215,7 @@ def _targets(results: dict[str, list[dict]], voxel_mm: float) -> list[list]:
     bound, bound_sd = _motion_bound(static, results.get("static_oracle") or [])
     oracle = [r["motion"]["tumour_rms_mm"] for r in results.get("static_oracle") or []]
     ref = f"{np.mean(oracle):.1f}" if oracle else "-"
-    for name in ("hexplane4d", "surrogate", "physx_best"):
+    for name in ("hexplane4d", "surrogate", "surrogate_centred", "physx_best"):
         runs = results.get(name) or []
         if not runs:
             continue
@@ -261,6 +264,19 @@ def _signal_table(args: argparse.Namespace):
     )
 
 
+def _merged_note(args: argparse.Namespace) -> str:
+    """Caption note naming the methods whose runs come from an earlier commit."""
+    merged = getattr(args, "merged", None)
+    if not merged:
+        return ""
+    fresh = set(args.methods.split(","))
+    kept = [m for m in merged["methods"] if m not in fresh]
+    return (
+        f" Runs of {', '.join(kept)} from commit {str(merged['commit'])[:10]} (same scans, "
+        "settings and seeds)."
+    )
+
+
 def _tables(args: argparse.Namespace, cfg: dict, results: dict, voxel: float) -> tuple:
     """The summary and targets tables (`common.results.Table`)."""
     from common.results import Table
@@ -288,6 +304,7 @@ def _tables(args: argparse.Namespace, cfg: dict, results: dict, voxel: float) ->
             f"{cfg['photons']:g} photons per pixel; {n_it} iterations per Gaussian fit, last "
             f"checkpoint; mean ± sd over seeds {args.seeds}, all {cfg['n_phases']} phases "
             "scored. static_oracle is the time-averaged truth (a perfect motion-free volume)."
+            + _merged_note(args)
         ),
     )
     targets = Table(
@@ -314,6 +331,18 @@ def _tables(args: argparse.Namespace, cfg: dict, results: dict, voxel: float) ->
     return summary, targets
 
 
+def _merge(results: dict[str, list[dict]], args: argparse.Namespace) -> dict:
+    """Fill `results` (in place, methods of the earlier file first) from the raw runs of
+    `args.merge` for the methods not run here; returns where they came from.
+    """
+    old = json.loads(args.merge.read_text())
+    runs = {m: [r for r in rs if r["seed"] in args.seeds] for m, rs in old["raw"]["runs"].items()}
+    mine = {m: rs for m, rs in results.items() if rs}
+    results.clear()
+    results.update({m: mine.get(m, rs) for m, rs in runs.items()} | mine)
+    return {"file": str(args.merge), "commit": old.get("commit"), "methods": sorted(runs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", help="Scale preset of the phantom and the fits.")
@@ -332,6 +361,12 @@ def main() -> None:
     ap.add_argument("--cached-only", action="store_true", help="Only tabulate runs already cached.")
     ap.add_argument("--out", type=Path, default=OUT_DEFAULT)
     ap.add_argument(
+        "--merge",
+        type=Path,
+        help="Earlier results JSON of the same scans (preset, options, seeds) whose raw runs "
+        "fill the methods not run here.",
+    )
+    ap.add_argument(
         "--figure",
         type=Path,
         default=Path("docs/assets/physx4dct_trajectory.png"),
@@ -348,6 +383,7 @@ def main() -> None:
                 continue
             print(f"seed {seed}: {name}", flush=True)
             results[name].append(run_one(name, args, seed, args.out))
+    merged = args.merged = _merge(results, args) if args.merge else None
     cfg = dataclasses.asdict(_phantom_cfg(args, 0))
     voxel = cfg["fov_mm"] / cfg["volume"]
     table, targets = _tables(args, cfg, results, voxel)
@@ -356,7 +392,9 @@ def main() -> None:
         "phantom": cfg,
         "iterations": _fit_cfg("static3d", args, 0, Path("scan.pickle")).train.iterations,
         "surrogate": _SURROGATE,
+        "surrogate_centred": _SURROGATE_CENTRED,
         "physx_best": _PHYSX_BEST,
+        "merged_from": merged,
     }
     path = write_result(
         "physx4dct",
@@ -373,7 +411,8 @@ def main() -> None:
     for name, runs in results.items():  # true vs reconstructed trajectory, first seed
         if runs and runs[0].get("motion"):
             plot_trajectory(runs[0]["motion"], args.out / f"trajectory_{name}.png", name)
-    shown = [m for m in ("fdk_binned", "static3d", "hexplane4d", "surrogate") if results.get(m)]
+    shown = ("fdk_binned", "static3d", "hexplane4d", "surrogate", "surrogate_centred")
+    shown = [m for m in shown if results.get(m)]
     if shown and args.figure:
         plot_trajectories(
             {m: results[m][0]["motion"] for m in shown},

@@ -433,6 +433,9 @@ class FusionConfig:
     """Also drive the anchors by ds/dt (a loop instead of a line; McClelland's 2-signal model)."""
     surrogate_harmonics: int = 2
     """Fourier orders in the gantry angle removed from the edge profiles before the PCA."""
+    surrogate_centre: bool = False
+    """Drive the anchors by s - mean(s) (and ds/dt - its mean) over the scan, so zero motion is
+    the time-averaged anatomy that the static coarse stage fits, not the exhale end s = 0."""
 
     def __post_init__(self) -> None:
         """Range checks and the cross-field rules of the fusion modes."""

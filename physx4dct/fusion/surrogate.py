@@ -62,8 +62,19 @@ class SurrogateField(AnchorBinding):
         return out
 
     def displacements(self, times: Tensor) -> Tensor:
-        """(T, M, 3) anchor displacements at normalised times (T,)."""
-        return torch.einsum("tc,mcd->tmd", self.signal_at(times), self.coef)
+        """(T, M, 3) anchor displacements at normalised times (T,).
+
+        With ``surrogate_centre`` the signal is taken relative to its mean over the scan (the
+        stored grid is uniform in time): the Gaussians' canonical positions, fitted as a static
+        volume in the coarse stage, are the time-averaged anatomy, where the motion is zero.
+        """
+        sig = self.signal_at(times)
+        if self.cfg.surrogate_centre:
+            ref = self.surrogate.mean(1)
+            if not self.cfg.surrogate_hysteresis:
+                ref = ref * ref.new_tensor([1.0, 0.0])
+            sig = sig - ref
+        return torch.einsum("tc,mcd->tmd", sig, self.coef)
 
     def forward(self, xyz: Tensor, t: Tensor, step: int = 0) -> DeformOut:
         """Displacement of the Gaussians bound by `rebind` (`xyz` only sets the device)."""

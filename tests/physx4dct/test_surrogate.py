@@ -58,3 +58,24 @@ def test_surrogate_field_is_linear_in_the_signal_and_learns_a_loop():
     field_off = build_deformation(off, None, xyz)
     field_off.set_surrogate(torch.stack([s, v / v.std()]))
     assert field_off.signal_at(torch.tensor([0.3]))[0, 1] == 0.0
+
+
+def test_centred_surrogate_is_still_at_the_time_averaged_anatomy():
+    """With surrogate_centre the motion averaged over the scan is zero (the canonical cloud is
+    the time-averaged anatomy of the coarse stage); without it, it is s-bar times A."""
+    xyz = torch.rand(100, 3, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    g = torch.linspace(0, 1, GRID)
+    s = torch.sin(np.pi * 4 * g) ** 2
+    v = torch.sin(np.pi * 8 * g)
+    mean_dx = {}
+    for centre in (False, True):
+        cfg = FusionConfig(
+            fusion_mode="surrogate", num_anchors=8, anchor_k=4, surrogate_centre=centre
+        )
+        field = build_deformation(cfg, None, xyz)
+        field.set_surrogate(torch.stack([s, v / v.std()]))
+        with torch.no_grad():
+            field.coef.normal_(generator=torch.Generator().manual_seed(2))
+        mean_dx[centre] = field.displacements(g).mean(0)
+    assert mean_dx[True].abs().max() < 1e-5
+    assert mean_dx[False].abs().max() > 0.1
