@@ -4,7 +4,9 @@ The same physical Bowen-York data (the benchmark's held-out puncture configurati
 4 x 4 x 4 patch that does not contain the punctures (centred 3.2 above their plane: like a
 refinement level away from the holes, so nothing is excised or held), at dx = 4/(n-1) and
 dx/2 with every coarse point also a fine point (:func:`nrfix.convergence.aligned_grids`).
-Each grid is corrected by the residual-driven prior, and the continuum Ham and Mom of the
+Each grid is corrected by the residual-driven prior, twice: its conformal-factor Newton
+steps with the 5% guard off (the method) and the coupled Ham + Mom steps with the guard on,
+exactly as ``correct --method newton`` runs by default; the continuum Ham and Mom of the
 result are estimated with a 6th-order accurate Richardson evaluation of the constraint core
 (:func:`nrfix.convergence.continuum_constraints`); RMS over the common points at least
 ``margin`` coarse cells from the faces. The discrete (4th-order) Ham is zero to solver
@@ -13,7 +15,7 @@ tolerance after the correction, so the continuum constraint left is the truncati
 physical violation: ratio ~1) and exact Brill-Lindquist data (the measurement's own floor,
 O(dx^6)).
 
-    OMP_NUM_THREADS=1 python bench/nrfix_convergence.py [--n 16] [--seeds 3]
+    OMP_NUM_THREADS=1 python bench/nrfix_convergence.py [--n 16] [--seeds 3] [--coupled-seeds 1]
 
 Writes results/nrfix/convergence.json through common.results.write_result.
 """
@@ -55,18 +57,33 @@ def _region(n: int, margin: int) -> np.ndarray:
     return keep
 
 
-def run_case(label: str, family: str, params: dict, n: int, margin: int, correct: bool) -> dict:
+CORRECTIONS = {
+    "input": None,
+    # the method itself: conformal-factor Newton steps, the 5% guard off
+    "conformal, guard off": {
+        "iterations": 2,
+        "momentum": False,
+        "guard": False,
+        "extra_iterations": 0,
+    },
+    # exactly as `correct --method newton` runs by default: coupled Ham + Mom, guard on
+    "coupled, as correct": {"iterations": 2},
+}
+
+
+def run_case(label: str, family: str, params: dict, n: int, margin: int, correction: str) -> dict:
     """Continuum-constraint norms of (corrected) data at dx and dx/2."""
     (xc, dxc, _), (xf, dxf, _) = aligned_grids(family, _shifted(params), n, BOX)
-    info: dict[str, Any] = {"case": label, "n": n, "dx": dxc}
-    if correct:
+    info: dict[str, Any] = {"case": label, "correction": correction, "n": n, "dx": dxc}
+    opts = CORRECTIONS[correction]
+    if opts is not None:
         t0 = time.perf_counter()
-        opts = {"iterations": 2, "momentum": False, "guard": False, "extra_iterations": 0}
         yc, rc = newton_correct(xc, dxc, **opts)
         yf, rf = newton_correct(xf, dxf, **opts)
         info["wall_s"] = time.perf_counter() - t0
         info["steps"] = [len(rc.steps), len(rf.steps)]
         info["stopped"] = [rc.stopped, rf.stopped]
+        info["step_reports"] = [rc.steps, rf.steps]
         info["discrete_ham_median_after"] = [
             compare(xc, yc, dxc)["after"]["ham_median"],
             compare(xf, yf, dxf)["after"]["ham_median"],
@@ -106,26 +123,39 @@ def fine_grid_check(n: int) -> list[list[Any]]:
 @click.option("--seeds", type=int, default=3, show_default=True, help="Bowen-York configs.")
 @click.option("--margin", type=int, default=6, show_default=True, help="Coarse cells from faces.")
 @click.option("--fine", type=int, default=32, show_default=True, help="Fine-grid check (0: skip).")
-def main(n: int, seeds: int, margin: int, fine: int) -> None:
+@click.option(
+    "--coupled-seeds",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Configurations also corrected as `correct` runs (minutes each at dx/2).",
+)
+def main(n: int, seeds: int, margin: int, fine: int, coupled_seeds: int) -> None:
     """Measure the order of the constraint left after correction; write convergence.json."""
     rows = []
     bl = {"punctures": [{"m": 0.5, "pos": [1.0, 0.1, 0.0]}, {"m": 0.3, "pos": [-1.0, 0, 0.1]}]}
-    cases = [("exact Brill-Lindquist (measurement floor)", "brill_lindquist", bl, False)]
+    cases = [("exact Brill-Lindquist (measurement floor)", "brill_lindquist", bl, "input")]
     for s in range(seeds):
-        cases.append((f"Bowen-York seed {s}, input", "bowen_york", by_params(s, False), False))
-        cases.append((f"Bowen-York seed {s}, after prior", "bowen_york", by_params(s, False), True))
-    cases.append(("warped Bowen-York seed 0, after prior", "bowen_york", by_params(0, True), True))
+        for corr in CORRECTIONS:
+            if corr.startswith("coupled") and s >= coupled_seeds:
+                continue
+            cases.append((f"Bowen-York seed {s}", "bowen_york", by_params(s, False), corr))
+    cases.append(
+        ("warped Bowen-York seed 0", "bowen_york", by_params(0, True), "conformal, guard off")
+    )
     for label, fam, params, corr in cases:
         r = run_case(label, fam, params, n, margin, corr)
         rows.append(r)
         click.echo(
-            f"{label:42s} Ham {r['ham_rms_coarse']:.3e} -> {r['ham_rms_fine']:.3e} "
+            f"{label:26s} {corr:22s} Ham {r['ham_rms_coarse']:.3e} -> {r['ham_rms_fine']:.3e} "
             f"(order {r['ham_order']:.2f}); Mom {r['mom_rms_coarse']:.3e} -> "
             f"{r['mom_rms_fine']:.3e} (order {r['mom_order']:.2f}) {r.get('wall_s', 0):.0f}s"
         )
     table = [
         [
             r["case"],
+            r["correction"],
+            " / ".join(r.get("stopped", [])),
             r["ham_rms_coarse"],
             r["ham_rms_fine"],
             r["ham_ratio"],
@@ -140,6 +170,8 @@ def main(n: int, seeds: int, margin: int, fine: int) -> None:
     ]
     cols = [
         "case",
+        "correction",
+        "correction stopped (dx / dx/2)",
         "RMS continuum |Ham| at dx",
         "at dx/2",
         "ratio",
@@ -170,7 +202,14 @@ def main(n: int, seeds: int, margin: int, fine: int) -> None:
         "nrfix",
         "convergence",
         tables=tables,
-        config={"n": n, "box": BOX, "centre": CENTRE.tolist(), "margin": margin},
+        config={
+            "n": n,
+            "box": BOX,
+            "centre": CENTRE.tolist(),
+            "margin": margin,
+            "coupled_seeds": coupled_seeds,
+            "corrections": CORRECTIONS,
+        },
         seeds=list(range(seeds)),
         title="nrfix: order of the constraint left after correction",
         raw={"rows": rows},
