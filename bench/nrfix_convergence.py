@@ -5,8 +5,9 @@ The same physical Bowen-York data (the benchmark's held-out puncture configurati
 refinement level away from the holes, so nothing is excised or held), at dx = 4/(n-1) and
 dx/2 with every coarse point also a fine point (:func:`nrfix.convergence.aligned_grids`).
 Each grid is corrected by the residual-driven prior, twice: its conformal-factor Newton
-steps with the 5% guard off (the method) and the coupled Ham + Mom steps with the guard on,
-exactly as ``correct --method newton`` runs by default; the continuum Ham and Mom of the
+steps with the 5% guard off (the method) and exactly as ``correct --method newton`` runs by
+default (coupled Ham + Mom steps, falling back to the conformal step when the coupled solve
+does not converge or its result is worse than the input, guard on); the continuum Ham and Mom of the
 result are estimated with a 6th-order accurate Richardson evaluation of the constraint core
 (:func:`nrfix.convergence.continuum_constraints`); RMS over the common points at least
 ``margin`` coarse cells from the faces. The discrete (4th-order) Ham is zero to solver
@@ -66,7 +67,8 @@ CORRECTIONS = {
         "guard": False,
         "extra_iterations": 0,
     },
-    # exactly as `correct --method newton` runs by default: coupled Ham + Mom, guard on
+    # exactly as `correct --method newton` runs by default: coupled Ham + Mom steps with the
+    # conformal-step fallback, guard on
     "coupled, as correct": {"iterations": 2},
 }
 

@@ -243,6 +243,8 @@ def correct(
     if method == "learned":
         options["device"] = resolve_device(opts["device"])
     cmp = correct_file(in_path, out_path, method, checkpoint, opts["force"], options)
+    for line in cmp.get("steps_used", []):
+        click.echo(f"{method}: {line}")
     click.echo(f"{method}: {summary_line(cmp)}; wrote {out_path}")
     if cmp["worse"]:
         click.echo("WARNING: written with --force although " + "; ".join(cmp["worse"]), err=True)

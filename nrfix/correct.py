@@ -100,10 +100,12 @@ def correct_file(
     vars_out, details = correct_vars(grid.vars, grid.dx, method, checkpoint, opts)
     cmp = compare(grid.vars, vars_out, grid.dx, chi_excision)
     cmp["worse"] = worse(cmp)
+    cmp["steps_used"] = steps_used(details)
     if cmp["worse"] and not force:
         raise UserError(
             f"not written: {method} made the data worse than the input: "
             + "; ".join(cmp["worse"])
+            + (" [" + " | ".join(cmp["steps_used"]) + "]" if cmp["steps_used"] else "")
             + " (--force writes it anyway)",
             path=in_path,
         )
@@ -114,6 +116,14 @@ def correct_file(
         writer(out_path, GridData(vars_out, grid.dx, grid.origin, {}, attrs), prov)
     cmp["written"] = str(out_path)
     return cmp
+
+
+def steps_used(details: dict[str, Any]) -> list[str]:
+    """The Newton prior's step ladder, one line per step where the coupled step was not used
+    as it came (which step was used and why); empty otherwise.
+    """
+    rep = details.get("report") or details.get("prior_report") or {}
+    return list(rep.get("ladder", []))
 
 
 def summary_line(cmp: dict[str, Any]) -> str:

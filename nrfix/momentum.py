@@ -16,7 +16,6 @@ and in the excision; A_ij on the ghost layers is not changed.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse.linalg as spla
 import torch
 import torch.nn.functional as F  # noqa: N812
 
@@ -33,6 +32,7 @@ from nrfix.constraints import (
     mom_parts,
     sym_to_full,
 )
+from nrfix.krylov import gmres_right
 
 
 def delta_a(w: torch.Tensor, vars25: torch.Tensor, dx: float) -> torch.Tensor:
@@ -89,19 +89,12 @@ def momentum_direction(
             out[i] = lap_inv(box)[fi]
         return out.ravel()
 
-    a_op = spla.LinearOperator((3 * n, 3 * n), matvec=matvec, dtype=np.float64)
-    m_op = spla.LinearOperator((3 * n, 3 * n), matvec=precond, dtype=np.float64)
     rhs = -(mom[:, fi] * weight).ravel()
-    counter = {"n": 0}
-    sol, _ = spla.gmres(
-        a_op, rhs, M=m_op, rtol=1e-8, restart=restart, maxiter=restarts,
-        callback=lambda _r: counter.__setitem__("n", counter["n"] + 1),
-        callback_type="pr_norm",
-    )  # fmt: skip
+    sol, iters = gmres_right(matvec, precond, rhs, restart, restarts)
     lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
     with torch.no_grad():
         da = delta_a(embed(sol), x, dx)[0].numpy()
-    return da, {"gmres_iterations": counter["n"], "linear_rel_residual": lin_res}
+    return da, {"gmres_iterations": iters, "linear_rel_residual": lin_res}
 
 
 def _ham_mom(chi_g: torch.Tensor, a6_g: torch.Tensor, parts: dict, dx: float) -> torch.Tensor:
@@ -185,24 +178,12 @@ def coupled_direction(
             out[i] = lap_inv(box)[fi]
         return out.ravel()
 
-    a_op = spla.LinearOperator((4 * n, 4 * n), matvec=matvec, dtype=np.float64)
-    m_op = spla.LinearOperator((4 * n, 4 * n), matvec=precond, dtype=np.float64)
     rhs = -(f0[:, fi] * weight).ravel()
-    counter = {"n": 0}
-    sol, _ = spla.gmres(
-        a_op,
-        rhs,
-        M=m_op,
-        rtol=1e-8,
-        restart=restart,
-        maxiter=restarts,
-        callback=lambda _r: counter.__setitem__("n", counter["n"] + 1),
-        callback_type="pr_norm",
-    )
+    sol, iters = gmres_right(matvec, precond, rhs, restart, restarts)
     lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
     full = np.zeros((4, *free.shape))
     full[:, free] = sol.reshape(4, n)
-    return full[0], full[1:], {"gmres_iterations": counter["n"], "linear_rel_residual": lin_res}
+    return full[0], full[1:], {"gmres_iterations": iters, "linear_rel_residual": lin_res}
 
 
 def apply_coupled(vars25: np.ndarray, dx: float, u: np.ndarray, w: np.ndarray) -> np.ndarray:

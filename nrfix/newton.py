@@ -27,20 +27,29 @@ Unknowns are the interior cells outside the excision (chi < ``chi_excision`` dil
 measured on the input's cells (:mod:`nrfix.measure`): a step that would raise median or RMS
 |Ham| or ||Mom|| of the input by more than 5% is halved (up to ``backtracks`` times) and
 otherwise not taken, so the prior never makes data silently worse.
+
+The coupled step is used only when its GMRES reached :data:`COUPLED_TOL` and its result is no
+worse than the input; otherwise the conformal-factor step from the same state is tried and
+used if it is no worse than the input (:func:`_ladder`). ``NewtonReport.ladder`` says, per
+step, which step was used and why (on a smooth fine patch the coupled GMRES stagnates near a
+relative residual of 1e-4, likely on odd-even modes of the wide momentum stencil that the
+flat-Poisson preconditioner does not see).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.fft
 import scipy.ndimage
-import scipy.sparse.linalg as spla
 import torch
 
 from nrfix.constraints import C_A, IDX, ham_of_chi, ham_parts
+from nrfix.krylov import gmres_right
 from nrfix.measure import CHI_EXCISION, cell_mask, compare, worse
 from nrfix.poisson import dst_laplacian_inverse
 
@@ -59,6 +68,8 @@ class NewtonReport:
     wall_s: float = 0.0
     stopped: str = ""
     """Why it stopped: 'iterations done', 'no improving step', or 'nothing to correct'."""
+    ladder: list[str] = field(default_factory=list)
+    """Per step where the coupled step was not used as it came: which step was used and why."""
 
 
 def excision_mask(chi: np.ndarray, chi_excision: float, dilate: int) -> np.ndarray:
@@ -117,20 +128,12 @@ def newton_direction(
         box[fi] = -(psi_in[fi] ** 5) * r / 8.0
         return lap_inv(box)[fi]
 
-    n = int(free.sum())
-    a_op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    m_op = spla.LinearOperator((n, n), matvec=precond, dtype=np.float64)
     rhs = -ham[fi]
-    counter = {"n": 0}
-    sol, _ = spla.gmres(
-        a_op, rhs, M=m_op, rtol=1e-8, restart=restart, maxiter=restarts,
-        callback=lambda _r: counter.__setitem__("n", counter["n"] + 1),
-        callback_type="pr_norm",
-    )  # fmt: skip
+    sol, iters = gmres_right(matvec, precond, rhs, restart, restarts)
     lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
     u = np.zeros(free.shape)
     u[free] = sol
-    return u, {"gmres_iterations": counter["n"], "linear_rel_residual": lin_res}
+    return u, {"gmres_iterations": iters, "linear_rel_residual": lin_res}
 
 
 def newton_correct(  # noqa: PLR0913
@@ -174,25 +177,68 @@ def newton_correct(  # noqa: PLR0913
         rep.stopped = "nothing to correct"
         return vars25.copy(), rep
     kind = "both" if momentum else "ham"
+    cells = {
+        "ham": (free, 40, 3),
+        "mom": (free_mom, restart, mom_restarts),
+        "both": (free, restart, mom_restarts),
+    }
     current, cur_cmp = vars25, compare(vars25, vars25, dx, chi_excision)
     best, rep.stopped = vars25, "no step passed the 5% guard"
     while len(rep.steps) < iterations + extra_iterations:
         if len(rep.steps) >= iterations and best is current:
             break
-        cells = {
-            "ham": (free, 40, 3),
-            "mom": (free_mom, restart, mom_restarts),
-            "both": (free, restart, mom_restarts),
-        }[kind]
-        trial, info, cmp = _step(kind, vars25, current, cur_cmp, dx, cells, chi_excision)
-        rep.steps.append({"kind": kind, **info, "worse": worse(cmp) if trial is not None else []})
+        trial, info, cmp = _step(kind, vars25, current, cur_cmp, dx, cells[kind], chi_excision)
+        info = {"kind": kind, **info, "worse": worse(cmp) if trial is not None else []}
+        if kind == "both" and guard:
+            trial, info, cmp = _ladder(
+                (trial, info, cmp),
+                partial(_step, "ham", vars25, current, cur_cmp, dx, cells["ham"], chi_excision),
+            )
+            if info.get("why"):
+                rep.ladder.append(f"step {len(rep.steps) + 1}: {info['why']}")
+        rep.steps.append(info)
         if trial is None:
             break  # no improving step from here: another try would repeat this one
         current, cur_cmp = trial, cmp
         if not worse(cmp) or not guard:
-            best, rep.stopped = trial, f"{len(rep.steps)} steps, last accepted {kind}"
+            best = trial
+            rep.stopped = f"{len(rep.steps)} steps, last accepted {info['kind']}"
     rep.wall_s = time.perf_counter() - t0
     return (best.copy() if best is vars25 else best), rep
+
+
+COUPLED_TOL = 1e-6
+"""Relative linear residual the coupled step's GMRES must reach for its step to be trusted."""
+
+
+def _ladder(coupled: tuple, conformal_step: Callable[[], tuple]) -> tuple:
+    """Which step to take: the coupled (Ham + Mom) step, or the conformal (Ham-only) step.
+
+    ``coupled`` = (trial or None, info, measurement) of the coupled step; ``conformal_step()``
+    computes the same for the conformal step from the same state. The coupled step is taken
+    when its GMRES reached :data:`COUPLED_TOL` and its result is no worse than the input (5%).
+    Otherwise the conformal step is tried and taken if *it* is no worse than the input; if it
+    is worse too, the coupled step is taken as before (a later step may still bring it below
+    the input, else the guard returns the input). ``info["why"]`` says what was decided.
+    """
+    trial, info, cmp = coupled
+    res = info.get("linear_rel_residual", 0.0)
+    reached = res <= COUPLED_TOL
+    if reached and (trial is None or not info["worse"]):
+        return coupled  # a converged step that is no worse, or no improving step at all
+    if not reached:
+        reason = f"coupled step stopped at residual {res:.1e} (not converged)"
+    else:
+        reason = "coupled step worse than the input: " + "; ".join(info["worse"])
+    h_trial, h_info, h_cmp = conformal_step()
+    h_worse = worse(h_cmp) if h_trial is not None else ["no improving conformal step"]
+    if h_trial is not None and not h_worse:
+        h_info = {"kind": "ham", **h_info, "worse": [], "coupled": info}
+        h_info["why"] = f"{reason}; used the conformal step"
+        return h_trial, h_info, h_cmp
+    info = {**info, "why": f"{reason}; the conformal step is worse too ({'; '.join(h_worse)})"}
+    info["why"] += "; kept the coupled step" if trial is not None else "; no step taken"
+    return trial, info, cmp
 
 
 def _step(
