@@ -48,6 +48,7 @@ def _phantom_cfg(args: argparse.Namespace, seed: int):
         "phantom.amplitude_mm": args.amplitude,
         "phantom.oversample": args.oversample,
         "phantom.trace": args.trace,
+        "phantom.detector": getattr(args, "detector", None),
         "phantom.seed": seed,
     }
     over = {k: v for k, v in over.items() if v is not None}
@@ -353,6 +354,7 @@ def main() -> None:
     ap.add_argument("--amplitude", type=float, help="Diaphragm excursion, mm (preset's).")
     ap.add_argument("--oversample", type=int, help="Projection grid refinement (preset's).")
     ap.add_argument("--photons", type=float, help="Photons per pixel, the dose (preset's).")
+    ap.add_argument("--detector", type=int, help="Detector pixels per side (preset's).")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--reuse", action="store_true", help="Keep finished runs (JSON cache).")
     ap.add_argument(
