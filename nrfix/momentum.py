@@ -32,7 +32,7 @@ from nrfix.constraints import (
     mom_parts,
     sym_to_full,
 )
-from nrfix.krylov import gmres_right
+from nrfix.krylov import gmres_solve
 
 
 def delta_a(w: torch.Tensor, vars25: torch.Tensor, dx: float) -> torch.Tensor:
@@ -90,7 +90,7 @@ def momentum_direction(
         return out.ravel()
 
     rhs = -(mom[:, fi] * weight).ravel()
-    sol, iters = gmres_right(matvec, precond, rhs, restart, restarts)
+    sol, iters = gmres_solve(matvec, precond, rhs, restart, restarts)
     lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
     with torch.no_grad():
         da = delta_a(embed(sol), x, dx)[0].numpy()
@@ -179,7 +179,7 @@ def coupled_direction(
         return out.ravel()
 
     rhs = -(f0[:, fi] * weight).ravel()
-    sol, iters = gmres_right(matvec, precond, rhs, restart, restarts)
+    sol, iters = gmres_solve(matvec, precond, rhs, restart, restarts)
     lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
     full = np.zeros((4, *free.shape))
     full[:, free] = sol.reshape(4, n)

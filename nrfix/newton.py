@@ -49,8 +49,8 @@ import scipy.ndimage
 import torch
 
 from nrfix.constraints import C_A, IDX, ham_of_chi, ham_parts
-from nrfix.krylov import gmres_right
-from nrfix.measure import CHI_EXCISION, cell_mask, compare, worse
+from nrfix.krylov import gmres_solve
+from nrfix.measure import CHI_EXCISION, GUARDED, cell_mask, compare, worse
 from nrfix.poisson import dst_laplacian_inverse
 
 PUNCTURE_CHI = 0.5
@@ -129,7 +129,7 @@ def newton_direction(
         return lap_inv(box)[fi]
 
     rhs = -ham[fi]
-    sol, iters = gmres_right(matvec, precond, rhs, restart, restarts)
+    sol, iters = gmres_solve(matvec, precond, rhs, restart, restarts)
     lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
     u = np.zeros(free.shape)
     u[free] = sol
@@ -217,7 +217,9 @@ def _ladder(coupled: tuple, conformal_step: Callable[[], tuple]) -> tuple:
     ``coupled`` = (trial or None, info, measurement) of the coupled step; ``conformal_step()``
     computes the same for the conformal step from the same state. The coupled step is taken
     when its GMRES reached :data:`COUPLED_TOL` and its result is no worse than the input (5%).
-    Otherwise the conformal step is tried and taken if *it* is no worse than the input; if it
+    Otherwise the conformal step is tried and taken if *it* is no worse than the input (of two
+    results no worse than the input, the one with the smaller summed log ratio of the four
+    guarded norms: an unconverged coupled step can still be the better one); if it
     is worse too, the coupled step is taken as before (a later step may still bring it below
     the input, else the guard returns the input). ``info["why"]`` says what was decided.
     """
@@ -232,6 +234,9 @@ def _ladder(coupled: tuple, conformal_step: Callable[[], tuple]) -> tuple:
         reason = "coupled step worse than the input: " + "; ".join(info["worse"])
     h_trial, h_info, h_cmp = conformal_step()
     h_worse = worse(h_cmp) if h_trial is not None else ["no improving conformal step"]
+    if not h_worse and trial is not None and not info["worse"] and _score(cmp) <= _score(h_cmp):
+        why = f"{reason}, but no worse than the input and better than the conformal step; used it"
+        return trial, {**info, "why": why}, cmp
     if h_trial is not None and not h_worse:
         h_info = {"kind": "ham", **h_info, "worse": [], "coupled": info}
         h_info["why"] = f"{reason}; used the conformal step"
@@ -239,6 +244,11 @@ def _ladder(coupled: tuple, conformal_step: Callable[[], tuple]) -> tuple:
     info = {**info, "why": f"{reason}; the conformal step is worse too ({'; '.join(h_worse)})"}
     info["why"] += "; kept the coupled step" if trial is not None else "; no step taken"
     return trial, info, cmp
+
+
+def _score(cmp: dict) -> float:
+    """Sum of log ratios after/before of the guarded norms (lower: better)."""
+    return float(sum(np.log(max(cmp["ratio"][k], 1e-300)) for k in GUARDED))
 
 
 def _step(

@@ -44,13 +44,19 @@ def test_converged_coupled_step_no_worse_is_used_as_is():
 
 @pytest.mark.parametrize(
     "coupled, reason",
-    [((1.5e-4, 0.5), "stopped at residual 1.5e-04 (not converged)"), ((1e-9, 8.0), "worse")],
+    [((1.5e-4, 0.95), "stopped at residual 1.5e-04 (not converged)"), ((1e-9, 8.0), "worse")],
 )
 def test_conformal_step_used_when_coupled_fails(coupled, reason):
     trial, info, _ = _ladder(_stub(*coupled), _conformal(0.9))
     assert info["kind"] == "ham" and trial[0] == -0.9
     assert reason in info["why"] and info["why"].endswith("used the conformal step")
     assert info["coupled"]["linear_rel_residual"] == coupled[0]
+
+
+@pytest.mark.parametrize("conformal, used", [(0.9, "both"), (0.2, "ham")])
+def test_unconverged_coupled_step_no_worse_competes_with_the_conformal_step(conformal, used):
+    _, info, _ = _ladder(_stub(1.5e-4, 0.5), _conformal(conformal))
+    assert info["kind"] == used and "not converged" in info["why"]
 
 
 def test_both_worse_keeps_coupled_step_for_the_guard():
