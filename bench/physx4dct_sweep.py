@@ -46,6 +46,14 @@ POINTS: dict[str, dict] = {
         detector=64,
         methods=("static3d", "surrogate_centred", "hexplane4d"),
     ),
+    "v900_g8k_det128": dict(
+        views=900,
+        photons=1e4,
+        it=800,
+        g=(4000, 8000),
+        detector=128,
+        methods=("static3d", "surrogate_centred", "hexplane4d"),
+    ),
     # no diaphragm (and tumour) motion: the static fit's error without the breathing
     "v900_g8k_still": dict(
         views=900, photons=1e4, it=800, g=(4000, 8000), amplitude=0.0, methods=_STATIC
