@@ -8,9 +8,13 @@ Methods: FDK phase-binned, FDK all views, static 3D Gaussians (R²-Gaussian styl
 grid + distillation 10); every Gaussian fit gets the same iterations and its last checkpoint is
 scored (no selection on the reported data). Scores: PSNR3D / SSIM3D in the X²-Gaussian and
 STNF4D conventions over all phases, tumour centroid trajectory RMS and diaphragm RMS (mm).
-Writes results/physx4dct/bench_noisy.json (via common.results) and runs/bench/physx4dct_noisy/.
+Writes results/physx4dct/<--name>.json (bench_noisy by default, via common.results) and the
+runs under --out.
 
     OMP_NUM_THREADS=1 python bench/physx4dct_bench.py [--iterations 600] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 python bench/physx4dct_bench.py --views 900 --detector 128 \
+        --set gaussians.n_init=4000 --set gaussians.max_gaussians=8000 --name bench_det128 \
+        --out runs/bench/physx4dct_det128 --figure docs/assets/physx4dct_trajectory_det128.png
 """
 
 from __future__ import annotations
@@ -278,6 +282,14 @@ def _merged_note(args: argparse.Namespace) -> str:
     )
 
 
+def _budget(sets: dict) -> str:
+    """Caption words for a Gaussian budget given with --set (the same for every fit)."""
+    n0, n1 = sets.get("gaussians.n_init"), sets.get("gaussians.max_gaussians")
+    if n0 is None and n1 is None:
+        return ""
+    return f" ({n0 or 'preset'} initial, at most {n1 or 'preset'} Gaussians, every fit alike)"
+
+
 def _tables(args: argparse.Namespace, cfg: dict, results: dict, voxel: float) -> tuple:
     """The summary and targets tables (`common.results.Table`)."""
     from common.results import Table
@@ -302,7 +314,9 @@ def _tables(args: argparse.Namespace, cfg: dict, results: dict, voxel: float) ->
             f"diaphragm), {cfg['n_views']} views over {cfg['scan_s']:g} s, "
             f"{cfg['detector']}^2 detector, {cfg['volume']}^3 scoring grid ({voxel:.1f} mm "
             f"voxels), projections from a {cfg['oversample']}x finer grid, "
-            f"{cfg['photons']:g} photons per pixel; {n_it} iterations per Gaussian fit, last "
+            f"{cfg['photons']:g} photons per pixel; {n_it} iterations per Gaussian fit"
+            + _budget(args.sets)
+            + ", last "
             f"checkpoint; mean ± sd over seeds {args.seeds}, all {cfg['n_phases']} phases "
             "scored. static_oracle is the time-averaged truth (a perfect motion-free volume)."
             + _merged_note(args)
@@ -344,6 +358,19 @@ def _merge(results: dict[str, list[dict]], args: argparse.Namespace) -> dict:
     return {"file": str(args.merge), "commit": old.get("commit"), "methods": sorted(runs)}
 
 
+def _sets(items: list[str] | None) -> dict:
+    """``--set section.key=value`` options (values parsed as YAML) for every Gaussian fit."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise SystemExit(f"--set {item!r}: expected section.key=value")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", help="Scale preset of the phantom and the fits.")
@@ -355,6 +382,16 @@ def main() -> None:
     ap.add_argument("--oversample", type=int, help="Projection grid refinement (preset's).")
     ap.add_argument("--photons", type=float, help="Photons per pixel, the dose (preset's).")
     ap.add_argument("--detector", type=int, help="Detector pixels per side (preset's).")
+    ap.add_argument(
+        "--set",
+        dest="set_items",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="Config value of every Gaussian fit, e.g. gaussians.max_gaussians=8000.",
+    )
+    ap.add_argument(
+        "--name", default="bench_noisy", help="Result name: results/physx4dct/NAME.json."
+    )
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--reuse", action="store_true", help="Keep finished runs (JSON cache).")
     ap.add_argument(
@@ -375,6 +412,7 @@ def main() -> None:
         help="True vs learned tumour trajectory figure of the docs.",
     )
     args = ap.parse_args()
+    args.sets = _sets(args.set_items)
     from common.results import write_result
 
     results: dict[str, list[dict]] = {m: [] for m in args.methods.split(",")}
@@ -397,10 +435,11 @@ def main() -> None:
         "surrogate_centred": _SURROGATE_CENTRED,
         "physx_best": _PHYSX_BEST,
         "merged_from": merged,
+        "fit_sets": args.sets,
     }
     path = write_result(
         "physx4dct",
-        "bench_noisy",
+        args.name,
         tables=[table, targets, _signal_table(args)],
         config=config,
         seeds=args.seeds,
