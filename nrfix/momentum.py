@@ -9,8 +9,9 @@ so that Mom_i(A + chi^(3/2) L W) = 0. Mom is affine in A_ij (:func:`nrfix.constr
 so the step solves the linear system  M_lin(chi^(3/2) L W) = -Mom(A)  exactly as the measuring
 operator sees it (no linearisation error): restarted GMRES preconditioned with the flat vector
 Laplacian (for conformally flat data M_lin ~ chi^(3/2) (lap W + (1/3) grad div W)), inverted
-per component by the Dirichlet DST of :mod:`nrfix.newton`. W = 0 is held on the 2 ghost layers
-and in the excision; A_ij on the ghost layers is not changed.
+per component by the Dirichlet DST of :mod:`nrfix.newton`. W = 0 is held on the inner ghost layer
+(the outermost one extrapolates smoothly through it) and in the excision; (L W)_ij on the
+ghost layers is extrapolated from the interior.
 """
 
 from __future__ import annotations
@@ -27,25 +28,31 @@ from nrfix.constraints import (
     diff1,
     diff2,
     full_to_sym,
+    interior,
     inverse_sym,
     mom_of_a,
     mom_parts,
     sym_to_full,
 )
+from nrfix.ghosts import extrapolate_ghosts, fill_ghosts
 from nrfix.krylov import gmres_solve
 
 
 def delta_a(w: torch.Tensor, vars25: torch.Tensor, dx: float) -> torch.Tensor:
-    """(1, 6, X, Y, Z) chi^(3/2) (L W)_ij for W (1, 3, X, Y, Z), zero on the 2 ghost layers."""
-    dw = diff1(F.pad(w, (2, 2, 2, 2, 2, 2)), dx)  # [b, i, k] = d_k W_i on the full grid
+    """(1, 6, X, Y, Z) chi^(3/2) (L W)_ij for W (1, 3, X, Y, Z).
+
+    W carries its ghost layers (:func:`nrfix.ghosts.fill_ghosts`: W = 0 on the inner ghost
+    layer, smooth through it); L W is evaluated on the interior and its ghost layers are the
+    cubic extrapolation of the interior (:func:`extrapolate_ghosts`), so A_ij stays smooth
+    across the boundary. (Zero L W on the ghost layers put a kink into A_ij there.)
+    """
+    dw = diff1(w, dx)  # [b, i, k] = d_k W_i on the interior
     sym = dw + dw.transpose(1, 2)
-    h = sym_to_full(vars25[:, C_H])
+    h = sym_to_full(interior(vars25[:, C_H]))
     tr = torch.einsum("bij...,bij...->b...", inverse_sym(h), sym)
     lw = full_to_sym(sym - h * tr[:, None, None] / 3.0)
-    lw = lw * vars25[:, IDX["chi"]][:, None] ** 1.5
-    inner = torch.zeros_like(lw[:, :1])
-    inner[..., 2:-2, 2:-2, 2:-2] = 1.0
-    return lw * inner
+    lw = lw * interior(vars25[:, IDX["chi"]])[:, None] ** 1.5
+    return extrapolate_ghosts(F.pad(lw, (2, 2, 2, 2, 2, 2)))
 
 
 def momentum_direction(
@@ -71,7 +78,7 @@ def momentum_direction(
     def embed(v: np.ndarray) -> torch.Tensor:
         w = np.zeros((3, *free.shape))
         w[:, free] = v.reshape(3, n)
-        return torch.from_numpy(w)[None]
+        return torch.from_numpy(fill_ghosts(w))[None]
 
     def matvec(v: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -90,17 +97,14 @@ def momentum_direction(
         return out.ravel()
 
     rhs = -(mom[:, fi] * weight).ravel()
-    sol, iters = gmres_solve(matvec, precond, rhs, restart, restarts)
-    lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
+    sol, info = gmres_solve(matvec, precond, rhs, restart, restarts)
     with torch.no_grad():
         da = delta_a(embed(sol), x, dx)[0].numpy()
-    return da, {"gmres_iterations": iters, "linear_rel_residual": lin_res}
+    return da, info
 
 
 def _ham_mom(chi_g: torch.Tensor, a6_g: torch.Tensor, parts: dict, dx: float) -> torch.Tensor:
     """(1, 4, ...) Ham and Mom_i for conformal factor chi_g and A_ij (h_ij, K from ``parts``)."""
-    from nrfix.constraints import interior
-
     chi = interior(chi_g)
     dchi, d2chi = diff1(chi_g, dx), diff2(chi_g, dx)
     h_uu, ull = parts["h_uu"], parts["ull"]
@@ -154,6 +158,7 @@ def coupled_direction(
     def tangents(v: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         full = np.zeros((4, *free.shape))
         full[:, free] = v.reshape(4, n)
+        full = fill_ghosts(full)
         dchi = torch.from_numpy(-4.0 * psi**-5 * full[0])[None]
         w = torch.from_numpy(full[1:])[None]
         da = delta_a(w, x, dx) + 1.5 * a0 * (dchi / chi)[:, None]
@@ -179,11 +184,11 @@ def coupled_direction(
         return out.ravel()
 
     rhs = -(f0[:, fi] * weight).ravel()
-    sol, iters = gmres_solve(matvec, precond, rhs, restart, restarts)
-    lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
+    sol, info = gmres_solve(matvec, precond, rhs, restart, restarts)
     full = np.zeros((4, *free.shape))
     full[:, free] = sol.reshape(4, n)
-    return full[0], full[1:], {"gmres_iterations": iters, "linear_rel_residual": lin_res}
+    full = fill_ghosts(full)
+    return full[0], full[1:], info
 
 
 def apply_coupled(vars25: np.ndarray, dx: float, u: np.ndarray, w: np.ndarray) -> np.ndarray:

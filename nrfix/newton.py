@@ -23,7 +23,8 @@ the momentum constraint worse (a separate conformal-factor step raised median ||
 7-17% on Bowen-York data; a separate momentum step then spoiled RMS |Ham|).
 
 Unknowns are the interior cells outside the excision (chi < ``chi_excision`` dilated by
-``dilate`` cells); u = 0 is held on the 2 ghost layers and inside the excision. Each step is
+``dilate`` cells); u = 0 is held inside the excision and on the inner ghost layer, and the
+outermost ghost layer continues u smoothly through it (:func:`fill_ghosts`). Each step is
 measured on the input's cells (:mod:`nrfix.measure`): a step that would raise median or RMS
 |Ham| or ||Mom|| of the input by more than 5% is halved (up to ``backtracks`` times) and
 otherwise not taken, so the prior never makes data silently worse.
@@ -31,9 +32,7 @@ otherwise not taken, so the prior never makes data silently worse.
 The coupled step is used only when its GMRES reached :data:`COUPLED_TOL` and its result is no
 worse than the input; otherwise the conformal-factor step from the same state is tried and
 used if it is no worse than the input (:func:`_ladder`). ``NewtonReport.ladder`` says, per
-step, which step was used and why (on a smooth fine patch the coupled GMRES stagnates near a
-relative residual of 1e-4, likely on odd-even modes of the wide momentum stencil that the
-flat-Poisson preconditioner does not see).
+step, which step was used and why.
 """
 
 from __future__ import annotations
@@ -49,6 +48,7 @@ import scipy.ndimage
 import torch
 
 from nrfix.constraints import C_A, IDX, ham_of_chi, ham_parts
+from nrfix.ghosts import fill_ghosts
 from nrfix.krylov import gmres_solve
 from nrfix.measure import CHI_EXCISION, GUARDED, cell_mask, compare, worse
 from nrfix.poisson import dst_laplacian_inverse
@@ -115,6 +115,7 @@ def newton_direction(
     def matvec(v: np.ndarray) -> np.ndarray:
         full = np.zeros(free.shape)
         full[free] = v
+        full = fill_ghosts(full)
         tang = dpsi_dchi * torch.from_numpy(full)[None]
         with torch.no_grad():
             _, jv = torch.func.jvp(lambda c: ham_of_chi(c, parts, dx), (chi,), (tang,))
@@ -129,11 +130,10 @@ def newton_direction(
         return lap_inv(box)[fi]
 
     rhs = -ham[fi]
-    sol, iters = gmres_solve(matvec, precond, rhs, restart, restarts)
-    lin_res = float(np.linalg.norm(matvec(sol) - rhs) / max(np.linalg.norm(rhs), 1e-300))
+    sol, info = gmres_solve(matvec, precond, rhs, restart, restarts)
     u = np.zeros(free.shape)
     u[free] = sol
-    return u, {"gmres_iterations": iters, "linear_rel_residual": lin_res}
+    return fill_ghosts(u), info
 
 
 def newton_correct(  # noqa: PLR0913
