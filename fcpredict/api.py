@@ -195,7 +195,8 @@ def predict(
     checkpoint
         ``best.pt`` / ``last.pt`` of a run (or of ``finetune``); its predictor weights are used.
     backbone
-        Without a checkpoint: a pretrained backbone used as is, e.g. 'sevennet-0' (no training).
+        Without a checkpoint: a pretrained backbone used as is (no training): 'sevennet-0',
+        'sevennet-l3i5' or 'sevennet-mf-0' (its PBE head).
     dim
         Supercell matrix (3 or 9 integers, or '2 2 2').
     mode
@@ -246,11 +247,12 @@ def _pretrained(backbone: str, device: str) -> tuple[Any, Config]:
     import torch
 
     from common.device import resolve_device
-    from fcpredict.backbones import load_backbone
+    from fcpredict.backbones import canonical_backbone, load_backbone
 
     model = load_backbone(backbone)  # UserError for an unknown name or a missing extra
     cfg = Config()
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="sevennet-0"))
+    kind = canonical_backbone(backbone)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=kind))
     return model.to(resolve_device(device), torch.float64), cfg
 
 
@@ -302,7 +304,8 @@ def finetune(
     output: str | Path,
     **settings: Any,
 ) -> dict[str, Any]:
-    """PFT-style fine-tuning of SevenNet-0 on DFT phonopy folders (:mod:`fcpredict.finetune`).
+    """PFT-style fine-tuning of a pretrained backbone on DFT phonopy folders
+    (:mod:`fcpredict.finetune`; ``backbone='sevennet-0'`` by default).
 
     Parameters
     ----------

@@ -58,6 +58,10 @@ def _checked(parse: str) -> Any:
     return callback
 
 
+_BACKBONES = click.Choice(["sevennet-0", "sevennet-l3i5", "sevennet-mf-0"])
+"""Pretrained backbones (fcpredict.backbones.BACKBONES; kept here so --help needs no torch)."""
+
+
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """Refuse NaN (click's FloatRange lets it through: every comparison with NaN is false)."""
     if value is not None and value != value:
@@ -162,9 +166,11 @@ def train(
 )
 @click.option(
     "--backbone",
-    type=click.Choice(["sevennet-0"]),
+    type=_BACKBONES,
     default=None,
-    help="Without --checkpoint: use this pretrained backbone as is (no training).",
+    help="Without --checkpoint: use this pretrained backbone as is (no training; weights "
+    "inside the sevenn wheel): sevennet-0 (SevenNet-0, lmax 2), sevennet-l3i5 (lmax 3, "
+    "slower), sevennet-mf-0 (multi-fidelity SevenNet-MF-0, PBE head).",
 )
 @click.option(
     "--dim",
@@ -245,19 +251,27 @@ def predict(
     default=None,
     help="Parameters to fine-tune [all].",
 )
+@click.option(
+    "--backbone",
+    type=_BACKBONES,
+    default="sevennet-0",
+    help="Backbone to fine-tune (predict --help) [sevennet-0].",
+)
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 def finetune(
     data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int | None,
-    lr: float | None, trainable: str | None, seed: int,
+    lr: float | None, trainable: str | None, backbone: str, seed: int,
 ) -> None:  # fmt: skip
-    """Fine-tune SevenNet-0 on DFT force constants (Hessian-vector products, force co-training,
-    early stopping on --val); `predict --checkpoint OUTPUT` then uses it.
+    """Fine-tune a pretrained backbone (SevenNet-0 by default) on DFT force constants
+    (Hessian-vector products, force co-training, early stopping on --val); `predict
+    --checkpoint OUTPUT` then uses it.
     """
     from fcpredict import api
 
     out = api.finetune(
-        data_dirs, val_dirs, output, steps=steps, lr=lr, trainable=trainable, seed=seed
-    )
+        data_dirs, val_dirs, output, steps=steps, lr=lr, trainable=trainable, seed=seed,
+        backbone=backbone,
+    )  # fmt: skip
     click.echo(json.dumps(out))
 
 

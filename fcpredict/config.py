@@ -26,9 +26,12 @@ _INF = math.inf
 class ModelConfig:
     """Energy model hyper-parameters."""
 
-    kind: Literal["equiformer", "transformer", "sevennet-0"] = "equiformer"
-    """'equiformer' (E(3)-equivariant attention), 'transformer' (non-equivariant baseline) or
-    'sevennet-0' (pretrained SevenNet-0 from the sevenn wheel; the fields below are ignored)."""
+    kind: Literal["equiformer", "transformer", "sevennet-0", "sevennet-l3i5", "sevennet-mf-0"] = (
+        "equiformer"
+    )
+    """'equiformer' (E(3)-equivariant attention), 'transformer' (non-equivariant baseline) or a
+    pretrained SevenNet from the sevenn wheel ('sevennet-0', 'sevennet-l3i5', 'sevennet-mf-0';
+    see :mod:`fcpredict.backbones`; the fields below are ignored)."""
     irreps_node_embedding: str = "128x0e+64x1o+32x2e"
     """Node feature irreps; vectors are polar (1o), rank-2 tensors 2e."""
     num_layers: int = 4

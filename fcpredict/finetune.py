@@ -22,9 +22,13 @@ One probe v gives a stochastic estimate of the relative Frobenius error of the p
 (E_v ||(H - Phi) v||^2 = ||H - Phi||_F^2 over those rows). The L2-SP term keeps the weights
 near the pretrained ones (we have no upstream MPtrj data to co-train against forgetting).
 Early stopping: the same estimate with fixed probes on held-out *validation* materials (never
-the test material), evaluated before the first step too, so the saved weights are never worse
-on validation than the pretrained ones. The checkpoint is a normal fcpredict checkpoint
-(``model.kind = 'sevennet-0'``): ``fcpredict predict --checkpoint`` reads it.
+the test material), evaluated before the first step too. A checkpoint is selected only when its
+mean over the validation materials is below the best so far *and* no validation material is
+worse than with the pretrained weights by more than ``val_guard`` (the "no material harmed"
+rule applied where it can be checked); otherwise the pretrained weights are kept, so the saved
+weights are never worse on any validation material than the pretrained ones. The checkpoint is
+a normal fcpredict checkpoint (``model.kind`` = the backbone): ``fcpredict predict
+--checkpoint`` reads it.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ __all__ = ["FinetuneConfig", "Material", "load_material", "hvp_loss", "finetune"
 class FinetuneConfig:
     """Settings of :func:`finetune` (small learning rate, few steps, early stopping)."""
 
-    backbone: Literal["sevennet-0"] = "sevennet-0"
-    """Pretrained backbone to fine-tune."""
+    backbone: Literal["sevennet-0", "sevennet-l3i5", "sevennet-mf-0"] = "sevennet-0"
+    """Pretrained backbone to fine-tune (:data:`fcpredict.backbones.BACKBONES`)."""
     steps: int = 30
     """Optimizer steps."""
     materials_per_step: int = 3
@@ -80,6 +84,9 @@ class FinetuneConfig:
     """Stop after this many validations without improvement."""
     val_probes: int = 4
     """Fixed probes per validation material."""
+    val_guard: float = 0.0
+    """A checkpoint is selected only if no validation material's error exceeds its pretrained
+    value by more than this fraction (0: none may be worse; inf: mean only)."""
     grad_clip: float = 1.0
     """Gradient-norm clip."""
     seed: int = 0
@@ -93,6 +100,7 @@ class FinetuneConfig:
                      "force_every"):  # fmt: skip
             check_range(self, name, ge=1)
         check_range(self, "val_probes", ge=1)
+        check_range(self, "val_guard", ge=0)
         check_range(self, "fold_min_atoms", ge=0)
         check_range(self, "lr", gt=0, le=1)
         for name in ("w_hessian", "w_forces", "l2sp"):
@@ -200,6 +208,14 @@ def force_loss(model: torch.nn.Module, graph: Graph, forces: torch.Tensor) -> to
 
 def validate(model: torch.nn.Module, mats: list[Material], probes: int, seed: int) -> float:
     """Mean over materials of the probe estimate of the relative squared Frobenius error."""
+    out = validate_each(model, mats, probes, seed)
+    return float(np.mean(out)) if out else math.nan
+
+
+def validate_each(
+    model: torch.nn.Module, mats: list[Material], probes: int, seed: int
+) -> list[float]:
+    """Probe estimate of the relative squared Frobenius error of each material (fixed probes)."""
     out = []
     for k, mat in enumerate(mats):
         gen = torch.Generator().manual_seed(10_000 + 97 * seed + k)
@@ -209,7 +225,7 @@ def validate(model: torch.nn.Module, mats: list[Material], probes: int, seed: in
             num += float(hvp_loss(model, mat, v, ref, train=False)) * float(ref.pow(2).sum())
             den += float(ref.pow(2).sum())
         out.append(num / max(den, 1e-12))
-    return float(np.mean(out)) if out else math.nan
+    return out
 
 
 def _trainable(model: torch.nn.Module, which: str) -> list[torch.nn.Parameter]:
@@ -296,15 +312,21 @@ def finetune(
         "theta0": [p.detach().clone() for p in params],
     }
     t0 = time.process_time()
-    best = validate(model, val, cfg.val_probes, cfg.seed) if val else math.inf
-    hist = {"val": [(0, best)], "loss": [], "best_step": 0}
+    each0 = validate_each(model, val, cfg.val_probes, cfg.seed) if val else []
+    best = float(np.mean(each0)) if val else math.inf
+    hist = {"val": [(0, best)], "val_each": [(0, each0)], "loss": [], "best_step": 0}
     best_state, bad = copy.deepcopy(model.state_dict()), 0
     for step in range(1, cfg.steps + 1):
         hist["loss"].append(_step(state, cfg, train))
         if val and (step % cfg.eval_every == 0 or step == cfg.steps):
-            score = validate(model, val, cfg.val_probes, cfg.seed)
+            each = validate_each(model, val, cfg.val_probes, cfg.seed)
+            score = float(np.mean(each))
             hist["val"].append((step, score))
-            if score < best:
+            hist["val_each"].append((step, each))
+            harmless = cfg.val_guard == math.inf or all(
+                e <= (1 + cfg.val_guard) * e0 for e, e0 in zip(each, each0)
+            )
+            if score < best and harmless:
                 best, bad, hist["best_step"] = score, 0, step
                 best_state = copy.deepcopy(model.state_dict())
             else:
@@ -389,7 +411,7 @@ def run_finetune(
     overlap = {f.resolve() for f in train_f} & {f.resolve() for f in val_f}
     if overlap:
         raise UserError(f"--val: {sorted(map(str, overlap))[0]} is also a training folder")
-    cutoff = 5.0  # SevenNet-0
+    cutoff = 5.0  # every SevenNet checkpoint of fcpredict.backbones
     train = [load_material(f, cutoff, min_atoms=cfg.fold_min_atoms) for f in train_f]
     vals = [load_material(f, cutoff, min_atoms=cfg.fold_min_atoms) for f in val_f]
     _, hist = finetune(train, vals, cfg, out=output, log=log)

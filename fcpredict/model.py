@@ -294,9 +294,12 @@ class GraphTransformerEnergy(nn.Module):
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """The model named by ``cfg.kind``: 'equiformer', 'transformer' (baseline) or a
-    pretrained backbone ('sevennet-0', float64, eval mode; see :mod:`fcpredict.backbones`).
+    pretrained backbone ('sevennet-0', 'sevennet-l3i5', 'sevennet-mf-0'; float64, eval mode;
+    see :mod:`fcpredict.backbones`).
     """
-    if cfg.kind == "sevennet-0":
+    from fcpredict.backbones import BACKBONES
+
+    if cfg.kind in BACKBONES:
         from fcpredict.backbones import load_backbone
 
         return load_backbone(cfg.kind)
@@ -305,7 +308,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.kind == "transformer":
         return GraphTransformerEnergy(cfg)
     raise ValueError(
-        f"unknown model kind {cfg.kind!r} (use 'equiformer', 'transformer' or 'sevennet-0')"
+        f"unknown model kind {cfg.kind!r} (use 'equiformer', 'transformer' or one of {BACKBONES})"
     )
 
 

@@ -12,10 +12,39 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["BACKBONES", "load_backbone"]
+__all__ = ["BACKBONES", "canonical_backbone", "load_backbone"]
 
-BACKBONES = ("sevennet-0",)
-"""Pretrained backbones (``--backbone``); 'equiformer' is the trainable-from-scratch model."""
+BACKBONES = ("sevennet-0", "sevennet-l3i5", "sevennet-mf-0")
+"""Pretrained backbones (``--backbone``); 'equiformer' is the trainable-from-scratch model.
+
+* 'sevennet-0': SevenNet-0 (11Jul2024; lmax 2, MPtrj, PBE/PBE+U);
+* 'sevennet-l3i5': SevenNet-l3i5 (lmax 3, 5 interactions, same training data; slower);
+* 'sevennet-mf-0': SevenNet-MF-0 with its PBE fidelity head (multi-fidelity PBE + r2SCAN
+  model; the PBE head matches VASP PBE references such as the shared phonopy sets).
+"""
+
+_SPEC = {
+    "sevennet-0": ("7net-0", None),
+    "7net-0": ("7net-0", None),
+    "sevennet": ("7net-0", None),
+    "sevennet-l3i5": ("7net-l3i5", None),
+    "7net-l3i5": ("7net-l3i5", None),
+    "sevennet-mf-0": ("7net-mf-0", "PBE"),
+    "7net-mf-0": ("7net-mf-0", "PBE"),
+}
+
+
+def canonical_backbone(name: str) -> str:
+    """The :data:`BACKBONES` spelling of ``name`` (aliases such as '7net-0' accepted)."""
+    from common.errors import UserError
+
+    key = name.lower()
+    if key not in _SPEC:
+        raise UserError(
+            f"--backbone: unknown backbone {name!r} (choose from {', '.join(BACKBONES)})"
+        )
+    ckpt = _SPEC[key][0]
+    return next(b for b in BACKBONES if _SPEC[b][0] == ckpt)
 
 
 def load_backbone(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
@@ -28,16 +57,11 @@ def load_backbone(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Mod
     """
     from common.errors import UserError
 
-    key = name.lower()
+    ckpt, modal = _SPEC[canonical_backbone(name)]
     try:
-        if key in ("sevennet-0", "7net-0", "sevennet"):
-            from fcpredict.backbones.sevennet import SevenNetEnergy
+        from fcpredict.backbones.sevennet import SevenNetEnergy
 
-            model = SevenNetEnergy("7net-0")
-        else:
-            raise UserError(
-                f"--backbone: unknown backbone {name!r} (choose from {', '.join(BACKBONES)})"
-            )
+        model = SevenNetEnergy(ckpt, modal=modal)
     except ImportError as exc:
         raise UserError(
             f"--backbone {name}: needs the optional package ({exc.name}); "

@@ -176,3 +176,66 @@ def test_hessian_is_linear_in_the_per_species_scales() -> None:
     assert float(part_cl.abs().max()) > 0.05 * float(whole.abs().max())
     assert torch.allclose(part_na + part_cl, whole, atol=1e-10)
     assert torch.allclose(rows_with(2, 1), whole + part_na, atol=1e-10)
+
+
+# The other SevenNet checkpoints of the wheel through the same wrapper (8-atom cell: fast).
+OTHERS = [("sevennet-l3i5", "7net-l3i5", None), ("sevennet-mf-0", "7net-mf-0", "PBE")]
+
+
+@pytest.fixture(scope="module", params=OTHERS, ids=[o[0] for o in OTHERS])
+def other(request):
+    from fcpredict.backbones import load_backbone
+
+    name, ckpt, modal = request.param
+    return load_backbone(name), ckpt, modal
+
+
+def test_other_backbones_match_calculator_and_central_differences(other) -> None:
+    from ase import Atoms
+    from sevenn.calculator import SevenNetCalculator
+
+    model, ckpt, modal = other
+    pos, cell, z = _nacl()
+    g = crystal_graph(pos, cell, z, model.cutoff)
+    e, f = energy_and_forces(model, g)
+    atoms = Atoms(numbers=z.numpy(), positions=pos.numpy(), cell=cell.numpy(), pbc=True)
+    atoms.calc = SevenNetCalculator(ckpt, device="cpu", modal=modal)
+    assert float(e.detach()[0]) == pytest.approx(atoms.get_potential_energy(), abs=1e-4)
+    np.testing.assert_allclose(f.detach().numpy(), atoms.get_forces(), atol=1e-4)
+    rows = hessian_rows(model, g, [0, 5], method="loop").detach()
+    fd = finite_difference_rows(model, g, [0, 5], step_a=1e-3)
+    scale = float(rows.abs().max())
+    assert scale > 0.5
+    assert float((rows - fd).abs().max()) < 1e-4 * max(1.0, scale)
+    assert float(rows.sum(dim=1).abs().max()) < 1e-9  # acoustic sum rule
+    h = _rows(model, pos, cell, z)  # atoms 0 (Na) and 4 (Cl)
+    assert float((h[0, 0] - h[0, 0].T).abs().max()) < 1e-9
+    assert float((h[0, 4] - h[1, 0].T).abs().max()) < 1e-9  # Phi_04 = Phi_40^T
+
+
+def test_multi_fidelity_head_is_required_and_single_fidelity_refuses_one() -> None:
+    from fcpredict.backbones.sevennet import SevenNetEnergy
+
+    with pytest.raises(ValueError, match="fidelity head"):
+        SevenNetEnergy("7net-mf-0")
+    with pytest.raises(ValueError, match="single fidelity"):
+        SevenNetEnergy("7net-0", modal="PBE")
+
+
+@pytest.mark.parametrize("name", ["sevennet-l3i5", "sevennet-mf-0"])
+def test_cli_predict_other_backbones(tmp_path, name: str) -> None:
+    from click.testing import CliRunner
+
+    from fcpredict.cli import cli
+    from fcpredict.phonopy_io import load_phonopy
+
+    poscar = tmp_path / "POSCAR"
+    poscar.write_text(POSCAR_NACL)
+    out = tmp_path / "pred" / "FORCE_CONSTANTS"
+    args = ["predict", str(poscar), "--dim", "1 1 1", "-o", str(out), "--backbone", name]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    fc = np.asarray(load_phonopy(out.parent).force_constants)
+    assert fc.shape == (2, 2, 3, 3)
+    assert np.abs(fc.sum(axis=1)).max() < 1e-8
+    assert 0.5 < fc[0, 0, 0, 0] < 5.0

@@ -90,3 +90,19 @@ def test_cli_finetune_then_predict(tmp_path) -> None:
     assert out.is_file()
     r = CliRunner().invoke(cli, [*args[:3], "--val", str(a), "--steps", "1", "-o", str(ck)])
     assert r.exit_code != 0 and "also a training folder" in r.output
+
+
+def test_validation_guard_keeps_pretrained_when_one_material_is_harmed(stiff_nacl) -> None:
+    """Two validation materials: one wants 1.3x stiffer, one is exact already. Training towards
+    1.3x lowers the mean validation error but harms the exact one: with the per-material guard
+    the pretrained weights stay; with the mean only (val_guard=inf) a later step is selected."""
+    mat, rows = stiff_nacl
+    same = Material("same", mat.graph, rows.clone(), mat.p2s, [])
+    kw = dict(steps=2, materials_per_step=1, lr=5e-4, eval_every=1, patience=3, l2sp=0.0)
+    _, mean_only = finetune([mat], [mat, same], FinetuneConfig(val_guard=float("inf"), **kw))
+    assert mean_only["best_step"] > 0
+    assert mean_only["val"][mean_only["best_step"]][1] < mean_only["val"][0][1]
+    _, guarded = finetune([mat], [mat, same], FinetuneConfig(**kw))
+    assert guarded["best_step"] == 0
+    each = guarded["val_each"]
+    assert each[1][1][1] > each[0][1][1]  # the exact material got worse at step 1
