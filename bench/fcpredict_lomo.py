@@ -265,8 +265,9 @@ def _target(groups: dict, held: list[str]) -> tuple[list[list[Any]], list[str]]:
             gain, worst = 100 * (1 - f / z) + 0.0, 100 * (1 - max(each) / z) + 0.0
             ok = gain >= 30 and worst >= -10
             gains.append(gain), worsts.append(worst), meets.append(ok)
-            rows.append([m, k, round(z, 4), round(f, 4), round(gain, 1), round(worst, 1),
-                         len(each), "yes" if ok else "no"])  # fmt: skip
+            r1 = lambda x: round(x, 1) + 0.0  # noqa: E731  (no "-0.0")
+            rows.append([m, k, round(z, 4), round(f, 4), r1(gain), r1(worst), len(each),
+                         "yes" if ok else "no"])  # fmt: skip
         if gains:
             notes.append(
                 f"{k}: >= 30 % lower on {sum(g >= 30 for g in gains)} of {len(gains)} folds "
