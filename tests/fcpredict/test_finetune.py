@@ -106,3 +106,18 @@ def test_validation_guard_keeps_pretrained_when_one_material_is_harmed(stiff_nac
     assert guarded["best_step"] == 0
     each = guarded["val_each"]
     assert each[1][1][1] > each[0][1][1]  # the exact material got worse at step 1
+
+
+@pytest.mark.parametrize("backbone", ["sevennet-l3i5", "sevennet-mf-0"])
+def test_finetune_other_backbones_checkpoint_predicts(stiff_nacl, tmp_path, backbone) -> None:
+    from fcpredict.train import load_model
+
+    mat, _ = stiff_nacl
+    cfg = FinetuneConfig(backbone=backbone, steps=1, materials_per_step=1, eval_every=1)
+    out = tmp_path / "ft.pt"
+    model, hist = finetune([mat], [mat], cfg, out=out)
+    loaded, lcfg = load_model(out, "cpu")
+    assert lcfg.model.kind == backbone
+    a = hessian_rows(model, mat.graph, [0], method="loop").detach()
+    b = hessian_rows(loaded, mat.graph.to("cpu", torch.float32), [0], method="loop").detach()
+    assert np.allclose(a.numpy(), b.numpy(), atol=1e-4)
