@@ -38,21 +38,23 @@ from nrfix.ghosts import extrapolate_ghosts, fill_ghosts
 from nrfix.krylov import gmres_solve
 
 
-def delta_a(w: torch.Tensor, vars25: torch.Tensor, dx: float) -> torch.Tensor:
+def delta_a(
+    w: torch.Tensor, vars25: torch.Tensor, dx: float, hold_ghosts: bool = False
+) -> torch.Tensor:
     """(1, 6, X, Y, Z) chi^(3/2) (L W)_ij for W (1, 3, X, Y, Z).
 
     W carries its ghost layers (:func:`nrfix.ghosts.fill_ghosts`: W = 0 on the inner ghost
     layer, smooth through it); L W is evaluated on the interior and its ghost layers are the
     cubic extrapolation of the interior (:func:`extrapolate_ghosts`), so A_ij stays smooth
-    across the boundary. (Zero L W on the ghost layers put a kink into A_ij there.)
+    across the boundary, or zero with ``hold_ghosts`` (A_ij on the ghost layers unchanged).
     """
     dw = diff1(w, dx)  # [b, i, k] = d_k W_i on the interior
     sym = dw + dw.transpose(1, 2)
     h = sym_to_full(interior(vars25[:, C_H]))
     tr = torch.einsum("bij...,bij...->b...", inverse_sym(h), sym)
     lw = full_to_sym(sym - h * tr[:, None, None] / 3.0)
-    lw = lw * interior(vars25[:, IDX["chi"]])[:, None] ** 1.5
-    return extrapolate_ghosts(F.pad(lw, (2, 2, 2, 2, 2, 2)))
+    lw = F.pad(lw * interior(vars25[:, IDX["chi"]])[:, None] ** 1.5, (2, 2, 2, 2, 2, 2))
+    return lw if hold_ghosts else extrapolate_ghosts(lw)
 
 
 def momentum_direction(
@@ -125,8 +127,13 @@ def _ham_mom(chi_g: torch.Tensor, a6_g: torch.Tensor, parts: dict, dx: float) ->
     return torch.cat([ham[:, None], mom], dim=1)
 
 
-def coupled_direction(
-    vars25: np.ndarray, dx: float, free: np.ndarray, restart: int = 40, restarts: int = 8
+def coupled_direction(  # noqa: PLR0913
+    vars25: np.ndarray,
+    dx: float,
+    free: np.ndarray,
+    restart: int = 40,
+    restarts: int = 8,
+    hold_ghosts: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict]:  # noqa: PLR0914
     """One Newton step for Ham = Mom = 0 in (u, W) together: psi -> psi + u and
     Abar_ij -> Abar_ij + (L W)_ij (A_ij = chi^(3/2) Abar_ij). Rows weighted by 1 / abs terms;
@@ -161,7 +168,7 @@ def coupled_direction(
         full = fill_ghosts(full)
         dchi = torch.from_numpy(-4.0 * psi**-5 * full[0])[None]
         w = torch.from_numpy(full[1:])[None]
-        da = delta_a(w, x, dx) + 1.5 * a0 * (dchi / chi)[:, None]
+        da = delta_a(w, x, dx, hold_ghosts) + 1.5 * a0 * (dchi / chi)[:, None]
         return dchi, da
 
     def matvec(v: np.ndarray) -> np.ndarray:
@@ -188,14 +195,16 @@ def coupled_direction(
     full = np.zeros((4, *free.shape))
     full[:, free] = sol.reshape(4, n)
     full = fill_ghosts(full)
-    return full[0], full[1:], info
+    return full[0], full[1:], {**info, "hold_ghosts": hold_ghosts}
 
 
-def apply_coupled(vars25: np.ndarray, dx: float, u: np.ndarray, w: np.ndarray) -> np.ndarray:
+def apply_coupled(
+    vars25: np.ndarray, dx: float, u: np.ndarray, w: np.ndarray, hold_ghosts: bool = False
+) -> np.ndarray:
     """Data with psi -> psi + u and Abar -> Abar + L W (A_ij = chi^(3/2) Abar_ij)."""
     x = torch.from_numpy(np.ascontiguousarray(vars25))[None]
     with torch.no_grad():
-        a = vars25[C_A] + delta_a(torch.from_numpy(w)[None], x, dx)[0].numpy()
+        a = vars25[C_A] + delta_a(torch.from_numpy(w)[None], x, dx, hold_ghosts)[0].numpy()
     out = vars25.copy()
     chi0 = vars25[IDX["chi"]]
     chi_new = np.clip(chi0**-0.25 + u, 1e-3, None) ** -4.0

@@ -271,6 +271,13 @@ def _step(
         psi = current[IDX["chi"]] ** -0.25
     elif kind == "both":
         u, w, info = coupled_direction(current, dx, *cells)
+        if info["linear_rel_residual"] > COUPLED_TOL:
+            # (L W) extrapolated onto the ghost layers is what converges on smooth fine data;
+            # beside punctures the same system can diverge, and holding A_ij on the ghost
+            # layers converges there: keep whichever reached the smaller residual
+            held = coupled_direction(current, dx, *cells, hold_ghosts=True)
+            if held[2]["linear_rel_residual"] < info["linear_rel_residual"]:
+                u, w, info = held
     else:
         da, info = momentum_direction(current, dx, *cells)
     alpha, key = 1.0, "ham" if kind == "both" else kind
@@ -278,7 +285,7 @@ def _step(
         if kind == "ham":
             trial = _apply(current, psi, alpha * u)
         elif kind == "both":
-            trial = apply_coupled(current, dx, alpha * u, alpha * w)
+            trial = apply_coupled(current, dx, alpha * u, alpha * w, info.get("hold_ghosts", False))
         else:
             trial = current.copy()
             trial[C_A] += alpha * da

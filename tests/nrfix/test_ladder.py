@@ -79,7 +79,7 @@ def test_newton_correct_falls_back_to_the_conformal_step(monkeypatch, mode):
     x = generate("brill_lindquist", BL, (N,) * 3, DX, ORIGIN).vars
     rng = np.random.default_rng(0)
 
-    def coupled(vars25, dx, free, *_a):
+    def coupled(vars25, dx, free, *_a, **_k):
         u, _ = newton_direction(vars25, dx, free)
         if mode == "stagnated":
             return 0.5 * u, np.zeros((3, *free.shape)), {"linear_rel_residual": 1.5e-4}
