@@ -191,6 +191,8 @@ def _paired(a: list[dict], b: list[dict]) -> tuple[float, float, str]:
     if not diffs:
         return float("nan"), float("nan"), "n/a"
     m, s = mean_sd(diffs)
+    if len(diffs) < 3:  # no verdict from fewer than 3 seeds
+        return m, s, f"n={len(diffs)}"
     return m, s, "tie" if abs(m) <= s else ("ahead" if m > 0 else "behind")
 
 
@@ -227,16 +229,17 @@ def _targets(results: dict[str, list[dict]], voxel_mm: float) -> list[list]:
         tm, ts = mean_sd([r["motion"]["tumour_rms_mm"] for r in runs])
         m, s, word = _paired(runs, static)
         hm, hs, hword = _paired(runs, results.get("hexplane4d") or [])
+        few = f"n={len(runs)}, no verdict" if len(runs) < 3 else ""
         rows.append(
             [
                 name,
-                f"{tm:.1f} ± {ts:.1f}",
+                f"{tm:.1f} ± {ts:.1f}" + (f" (n={len(runs)})" if few else ""),
                 ref,
                 f"{voxel_mm:.1f}",
-                "met" if tm + ts < voxel_mm else "not met",
+                few or ("met" if tm + ts < voxel_mm else "not met"),
                 f"{m:+.2f} ± {s:.2f} ({word})",
                 f"{bound:.2f} ± {bound_sd:.2f}",
-                "met" if m - s >= 3.0 else "not met",
+                few or ("met" if m - s >= 3.0 else "not met"),
                 "-" if name == "hexplane4d" else f"{hm:+.2f} ± {hs:.2f} ({hword})",
             ]
         )
