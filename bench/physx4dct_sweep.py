@@ -24,40 +24,21 @@ import physx4dct_bench as bench  # bench/ is on sys.path when this file is run
 OUT_DEFAULT = Path("runs/bench/physx4dct_sweep")
 _ALL = ("static3d", "hexplane4d", "surrogate", "surrogate_centred")
 _STATIC = ("static3d",)
+_G8K = dict(views=900, photons=1e4, it=800, g=(4000, 8000))  # the 4-8k Gaussian budget
+_FOUR_D = ("static3d", "surrogate_centred", "hexplane4d")
 POINTS: dict[str, dict] = {
     # name: views over 60 s, photons per pixel, iterations, (initial, maximum) Gaussians, methods
+    # (optional: detector pixels per side, diaphragm amplitude in mm)
     "v127": dict(views=127, photons=1e4, it=800, g=(1000, 2000), methods=_STATIC),
     "v900": dict(views=900, photons=1e4, it=800, g=(1000, 2000), methods=_ALL),
     "v900_dose1e6": dict(views=900, photons=1e6, it=800, g=(1000, 2000), methods=_STATIC),
-    "v900_g8k": dict(
-        views=900,
-        photons=1e4,
-        it=800,
-        g=(4000, 8000),
-        methods=("static3d", "surrogate_centred", "hexplane4d"),
-    ),
-    "v900_g16k": dict(views=900, photons=1e4, it=800, g=(8000, 16000), methods=_STATIC),
-    "v900_g8k_it2400": dict(views=900, photons=1e4, it=2400, g=(4000, 8000), methods=_STATIC),
-    "v900_g8k_det64": dict(
-        views=900,
-        photons=1e4,
-        it=800,
-        g=(4000, 8000),
-        detector=64,
-        methods=("static3d", "surrogate_centred", "hexplane4d"),
-    ),
-    "v900_g8k_det128": dict(
-        views=900,
-        photons=1e4,
-        it=800,
-        g=(4000, 8000),
-        detector=128,
-        methods=("static3d", "surrogate_centred", "hexplane4d"),
-    ),
+    "v900_g8k": dict(_G8K, methods=_FOUR_D),
+    "v900_g16k": dict(_G8K, g=(8000, 16000), methods=_STATIC),
+    "v900_g8k_it2400": dict(_G8K, it=2400, methods=_STATIC),
+    "v900_g8k_det64": dict(_G8K, detector=64, methods=_FOUR_D),
+    "v900_g8k_det128": dict(_G8K, detector=128, methods=_FOUR_D),
     # no diaphragm (and tumour) motion: the static fit's error without the breathing
-    "v900_g8k_still": dict(
-        views=900, photons=1e4, it=800, g=(4000, 8000), amplitude=0.0, methods=_STATIC
-    ),
+    "v900_g8k_still": dict(_G8K, amplitude=0.0, methods=_STATIC),
 }
 
 
