@@ -23,28 +23,24 @@ BACKBONES = ("sevennet-0", "sevennet-l3i5", "sevennet-mf-0")
   model; the PBE head matches VASP PBE references such as the shared phonopy sets).
 """
 
-_SPEC = {
+_SPEC = {  # backbone -> (checkpoint inside the sevenn wheel, fidelity head)
     "sevennet-0": ("7net-0", None),
-    "7net-0": ("7net-0", None),
-    "sevennet": ("7net-0", None),
     "sevennet-l3i5": ("7net-l3i5", None),
-    "7net-l3i5": ("7net-l3i5", None),
     "sevennet-mf-0": ("7net-mf-0", "PBE"),
-    "7net-mf-0": ("7net-mf-0", "PBE"),
 }
+_ALIASES = {"sevennet": "sevennet-0", **{ckpt: b for b, (ckpt, _) in _SPEC.items()}}
 
 
 def canonical_backbone(name: str) -> str:
     """The :data:`BACKBONES` spelling of ``name`` (aliases such as '7net-0' accepted)."""
     from common.errors import UserError
 
-    key = name.lower()
+    key = _ALIASES.get(name.lower(), name.lower())
     if key not in _SPEC:
         raise UserError(
             f"--backbone: unknown backbone {name!r} (choose from {', '.join(BACKBONES)})"
         )
-    ckpt = _SPEC[key][0]
-    return next(b for b in BACKBONES if _SPEC[b][0] == ckpt)
+    return key
 
 
 def load_backbone(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Module:

@@ -239,3 +239,18 @@ def test_cli_predict_other_backbones(tmp_path, name: str) -> None:
     assert fc.shape == (2, 2, 3, 3)
     assert np.abs(fc.sum(axis=1)).max() < 1e-8
     assert 0.5 < fc[0, 0, 0, 0] < 5.0
+
+
+def test_backbone_names_and_aliases_agree_with_the_cli() -> None:
+    """Every alias names the same backbone, and --backbone offers exactly BACKBONES."""
+    from common.errors import UserError
+    from fcpredict.backbones import BACKBONES, canonical_backbone
+    from fcpredict.cli import _BACKBONES
+
+    assert tuple(_BACKBONES.choices) == BACKBONES
+    pairs = {"SevenNet": "sevennet-0", "7net-0": "sevennet-0", "7net-l3i5": "sevennet-l3i5",
+             "7net-mf-0": "sevennet-mf-0"}  # fmt: skip
+    for alias, name in {**pairs, **{b: b for b in BACKBONES}}.items():
+        assert canonical_backbone(alias) == name
+    with pytest.raises(UserError, match="unknown backbone 'mace'"):
+        canonical_backbone("mace")
