@@ -41,6 +41,7 @@ from fcpredict.phonopy_io import load_phonopy
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "fcpredict" / "phonopy"
 CACHE = REPO / "runs" / "bench" / "fcpredict" / "lomo_rows.jsonl"
+FC_DIR = CACHE.parent / "fc"  # predicted compact fc of the fine-tuned rows (for diagnostics)
 MATERIALS = ["NaCl", "MgO", "Si", "MgB2", "ZnO", "SnO2", "Cr", "CaTiO3"]
 SEEDS = [0, 1, 2]
 FT = dict(steps=30, materials_per_step=3, probes=1, lr=2e-4, w_forces=0.2, force_every=3,
@@ -182,13 +183,28 @@ def finetuned(
             train = [mats[m] for m in others if m not in val]
             t, c = time.time(), time.process_time()
             model, hist = finetune(train, [mats[v] for v in val], FinetuneConfig(seed=seed, **cfg))
-            ph = load_phonopy(SHARED / held, produce_fc=False)
-            fc = predict_fc(model, ph, model.cutoff)
-            row = {"held": held, "method": method, "seed": seed, "val": ",".join(val)}
+            row = {"held": held, "method": method, "seed": seed, "val": ",".join(val),
+                   "finetune_cpu_s": hist["cpu_s"]}  # fmt: skip
+            zs = _zeroshot_row(held, backbone) if hist["best_step"] == 0 else None
+            if zs is not None:  # the guard kept the pretrained weights: the zero-shot scores
+                scores = {k: zs[k] for k in KEEP}
+                row["scored"] = f"{backbone} zero-shot row (pretrained weights kept)"
+            else:
+                ph = load_phonopy(SHARED / held, produce_fc=False)
+                fc = predict_fc(model, ph, model.cutoff)
+                FC_DIR.mkdir(parents=True, exist_ok=True)
+                np.save(FC_DIR / f"{method}_{held}_s{seed}.npy", fc)
+                scores = _score(held, fc, refs[held])
             cost = {"cpu_s": time.process_time() - c, "wall_s": time.time() - t}
             extra = {"best_step": hist["best_step"], "val_curve": hist["val"],
                      "val_each": hist["val_each"], "config": cfg}  # fmt: skip
-            _record({**row, **_score(held, fc, refs[held]), **cost, **extra})
+            _record({**row, **scores, **cost, **extra})
+
+
+def _zeroshot_row(held: str, backbone: str) -> dict[str, Any] | None:
+    """The cached zero-shot row of ``backbone`` on ``held`` (same weights, same scoring)."""
+    rs = _grouped().get((held, backbone)) if CACHE.is_file() else None
+    return rs[-1] if rs else None
 
 
 EQ_STEPS = 80
@@ -222,7 +238,7 @@ def equiformer(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None
 
 METHODS = ["zero", "nn-springs", "equiformer (scratch)", "chgnet", "sevennet-0", "sevennet-l3i5",
            "sevennet-mf-0", "sevennet-0+species-scale", "sevennet-0+finetune",
-           "sevennet-0+finetune-guard"]  # fmt: skip
+           "sevennet-0+finetune-guard", "sevennet-l3i5+finetune-guard"]  # fmt: skip
 
 
 def _fmt(vals: list[float], digits: int = 3) -> str:
@@ -246,7 +262,7 @@ def _grouped() -> dict[tuple[str, str], list[dict[str, Any]]]:
 
 
 CANDIDATES = ["sevennet-l3i5", "sevennet-mf-0", "sevennet-0+finetune",
-              "sevennet-0+finetune-guard"]  # fmt: skip
+              "sevennet-0+finetune-guard", "sevennet-l3i5+finetune-guard"]  # fmt: skip
 """Methods held against the issue's baseline, SevenNet-0 zero-shot, in the target table."""
 
 
@@ -275,6 +291,46 @@ def _target(groups: dict, held: list[str]) -> tuple[list[list[Any]], list[str]]:
                 f"worse by > 10 % (every seed): {'met' if min(worsts) >= -10 else 'not met'} "
                 f"(worst {min(worsts):.1f} %); target {'met' if all(meets) else 'not met'}"
             )
+    return rows, notes
+
+
+def _target_aggregate(groups: dict, held: list[str]) -> tuple[list[list[Any]], list[str]]:
+    """The aggregate reading of the target, per candidate: (A) the mean over the folds of the
+    held-out MAE (each fold's mean over its seeds) >= 30 % below SevenNet-0 zero-shot's mean
+    over the same folds, and (B) no fold worse than SevenNet-0 zero-shot by > 10 % (worst
+    seed). Only a candidate with every fold of the bench can meet it."""
+    rows, notes = [], []
+    for k in CANDIDATES:
+        folds = [m for m in held if groups.get((m, "sevennet-0")) and groups.get((m, k))]
+        if not folds:
+            continue
+        z = {m: groups[(m, "sevennet-0")][0]["freq_mae_mesh_thz"] for m in folds}
+        each = {m: [r["freq_mae_mesh_thz"] for r in groups[(m, k)]] for m in folds}
+        zm = float(np.mean([z[m] for m in folds]))
+        fm = float(np.mean([np.mean(each[m]) for m in folds]))
+        seeds = sorted({len(each[m]) for m in folds})
+        by_seed = {m: {r.get("seed"): r["freq_mae_mesh_thz"] for r in groups[(m, k)]}
+                   for m in folds}  # fmt: skip
+        common = set.intersection(*(set(b) for b in by_seed.values())) - {None}
+        # spread over the seeds run on every fold of each seed's mean over the folds
+        vals = [float(np.mean([by_seed[m][s] for m in folds])) for s in sorted(common)]
+        per_seed = _fmt(vals) if len(vals) >= 2 else ""
+        worst_m = min(folds, key=lambda m: 1 - max(each[m]) / z[m])
+        worst = 100 * (1 - max(each[worst_m]) / z[worst_m]) + 0.0
+        gain = 100 * (1 - fm / zm) + 0.0
+        a_ok, b_ok, complete = gain >= 30, worst >= -10, len(folds) == len(MATERIALS)
+        r1 = lambda x: round(x, 1) + 0.0  # noqa: E731
+        rows.append([k, f"{len(folds)}/{len(MATERIALS)}", "/".join(map(str, seeds)),
+                     round(zm, 3), round(fm, 3), per_seed, r1(gain), worst_m, r1(worst),
+                     "yes" if a_ok else "no", "yes" if b_ok else "no",
+                     "yes" if a_ok and b_ok and complete else "no"])  # fmt: skip
+        notes.append(
+            f"{k}: mean {fm:.3f} vs {zm:.3f} THz over {len(folds)} folds ({gain:.1f} %: (A) "
+            f"{'met' if a_ok else 'not met'}); worst fold {worst_m} {worst:.1f} % ((B) "
+            f"{'met' if b_ok else 'not met'}); aggregate reading "
+            f"{'met' if a_ok and b_ok and complete else 'not met'}"
+            + ("" if complete else " (not every fold run)")
+        )
     return rows, notes
 
 
@@ -310,6 +366,7 @@ def collect() -> Path:
                 [k, len(per), round(float(np.mean(per)), 3), round(float(np.mean(fro)), 3)]
             )
     trows, tnotes = _target(groups, held)
+    arows, anotes = _target_aggregate(groups, held)
     eq = [r for m in held for r in groups.get((m, "equiformer (scratch)"), [])]
     eq_seeds = ", ".join(str(x) for x in sorted({r.get("seed", 0) for r in eq}))
     eq_steps = ", ".join(str(x) for x in sorted({r.get("steps") for r in eq}))
@@ -328,6 +385,17 @@ def collect() -> Path:
               "SevenNet-0 zero-shot on every fold, and no fold worse than SevenNet-0 zero-shot "
               "by > 10 % (worst seed). Gain % = 100 (1 - method / SevenNet-0 zero-shot).",
               notes=tnotes),
+        Table("target_aggregate", ["method", "folds", "seeds per fold",
+              "SevenNet-0 zero-shot mean (THz)", "method mean (THz)",
+              "method mean per seed (THz)", "gain of the mean %", "worst fold",
+              "worst fold, worst seed gain %", "(A) mean >= 30 % lower", "(B) no fold > 10 % worse",
+              "aggregate reading met"], arows,
+              "Target (issue #26), aggregate reading: (A) the mean over the folds of the "
+              "held-out frequency MAE (each fold's mean over its seeds) >= 30 % below the mean "
+              "of SevenNet-0 zero-shot over the same folds, and (B) no fold worse than "
+              "SevenNet-0 zero-shot by > 10 % (worst seed); met only with every fold run. "
+              "Method mean per seed: mean +- sd over the seeds run on every fold of the "
+              "fold-mean of each seed.", notes=anotes),
     ]  # fmt: skip
     return write_result(
         "fcpredict", "lomo", tables=tables, config={"finetune": FT, "finetune_guard": FT_GUARD,
