@@ -43,6 +43,8 @@ def correct_grid(
     the output step once on the whole grid; ``dx`` is needed by ``model.source_prior``.
     """
     x = torch.from_numpy(np.ascontiguousarray(vars25))
+    if getattr(model, "whole_grid", False):  # nonlocal steps (nrfix.relax): one call
+        return model(x[None].to(device), dx)[0].cpu().numpy()
     if getattr(model, "global_operator", False):
         r = _patched(model.residual, x, patch, halo, device)
         return model.assemble(x[None].to(device), r[None].to(device), dx)[0].cpu().numpy()

@@ -110,6 +110,10 @@ class ModelConfig:
     buffer beside the punctures) and nowhere else (``nrfix.prior_train``)."""
     prior_iterations: int = 2
     """on_prior: Newton steps of the prior before the network."""
+    relax_steps: int = 0
+    """on_prior: > 0 replaces the network by the learned relaxation of the held cells
+    (:mod:`nrfix.relax`): this many unrolled preconditioned gradient steps whose step sizes
+    are the trained parameters."""
     chi_floor: float = 1e-4
     """Projection keeps chi >= chi_floor."""
     lapse_floor: float = 1e-4
@@ -129,6 +133,9 @@ class ModelConfig:
         if self.source_prior and self.output_operator != "poisson":
             raise ValueError("'source_prior' needs output_operator: poisson")
         check_range(self, "prior_iterations", ge=1)
+        check_range(self, "relax_steps", ge=0)
+        if self.relax_steps and not self.on_prior:
+            raise ValueError("'relax_steps' needs on_prior: true")
         if self.on_prior and self.output_operator != "additive":
             raise ValueError("'on_prior' needs output_operator: additive")
 

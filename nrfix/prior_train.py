@@ -109,7 +109,7 @@ def guarded_scores(model: torch.nn.Module, bank: list[dict[str, Any]]) -> dict[s
     rows = {"net": [], "prior": []}
     per: dict[str, list[float]] = {f"{k}_{w}": [] for k in GUARDED for w in ("net", "prior")}
     for item in bank:
-        y = model(item["prior"]).numpy()[0]
+        y = model(item["prior"], item["dx"]).numpy()[0]
         for who, v in (("net", y), ("prior", item["prior"].numpy()[0])):
             ratio = compare(item["x"], v, item["dx"])["ratio"]
             logs = [math.log10(max(ratio[k], 1e-300)) for k in GUARDED]
@@ -128,7 +128,7 @@ def fit_on_prior(
     """Train ``cfg.model`` (``on_prior``) on the prior's outputs; writes config.yaml,
     metrics.jsonl and checkpoints/{last,best}.pt into ``run_dir``. Single process, CPU.
     """
-    from nrfix.model import build_model
+    from nrfix.relax import build
 
     if resume:
         raise UserError("--resume is not supported for model.on_prior runs (they take minutes)")
@@ -139,7 +139,7 @@ def fit_on_prior(
     cache = (ddir if ddir is not None else run_dir / "prior_cache") / "prior"
     train_bank = prior_bank(cfg, "train", ddir, cache)
     val_bank = prior_bank(cfg, "val", ddir, cache)
-    model = build_model(cfg)
+    model = build(cfg)
     t = cfg.train
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = warmup_cosine_scheduler(opt, t.steps, t.warmup_steps, t.lr_floor)
@@ -161,12 +161,15 @@ def fit_on_prior(
             )
             gen = generator_for(t.seed, 0, step)
             item = train_bank[int(torch.randint(0, len(train_bank), (1,), generator=gen))]
-            loss = prior_loss(model(item["prior"]), item, cfg.loss.cell_weight, cfg.loss.mom_weight)
+            loss = prior_loss(
+                model(item["prior"], item["dx"]), item, cfg.loss.cell_weight, cfg.loss.mom_weight
+            )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if t.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            opt.step()
+            if loss.requires_grad:  # a grid with nothing held (exact Kerr-Schild) gives none
+                loss.backward()
+                if t.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                opt.step()
             sched.step()
             if step % t.log_every == 0:
                 writer.write(step, loss=float(loss.detach()), lr=sched.get_last_lr()[0])

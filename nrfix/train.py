@@ -51,6 +51,7 @@ from nrfix.data import make_split, random_crops
 from nrfix.formats import GridData, read_hdf5
 from nrfix.losses import ConstraintLoss, excision_weights
 from nrfix.model import NRFixNet, build_model
+from nrfix.relax import PriorRelax, build
 
 log = get_logger("nrfix.train")
 
@@ -365,7 +366,9 @@ def _validate_and_save(
     return val
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NRFixNet, Config]:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[NRFixNet | PriorRelax, Config]:
     """Rebuild the trained network and its config from a checkpoint.
 
     Parameters
@@ -377,8 +380,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NR
 
     Returns
     -------
-    tuple of (NRFixNet, Config)
-        The network in eval mode (res_scale = ``res_scale_end``) and the run's config.
+    tuple of (NRFixNet or PriorRelax, Config)
+        The network in eval mode (res_scale = ``res_scale_end``), or the learned relaxation
+        (``model.relax_steps`` > 0), and the run's config.
 
     Raises
     ------
@@ -390,7 +394,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[NR
         cfg = from_dict(Config, ckpt["config"], source=str(path))
     except ConfigError as exc:
         raise CheckpointError(f"the config stored in it is invalid ({exc})", path=path) from None
-    model = build_model(cfg).to(device)
+    model = build(cfg).to(device)
     _restore(ckpt, Path(path), model, rng=False)
     model.eval()
     return model, cfg
