@@ -168,11 +168,13 @@ def finetuned(
     """Backbone + finetune rows: train on the other materials minus ``n_val`` validation ones,
     test on the held one. ``n_val`` = 1: the validation material is the held-out one's successor
     among the others (method '<backbone>+finetune'); ``n_val`` = 2: that one and the next, with
-    the per-material validation guard (method '<backbone>+finetune-guard', ``FT_GUARD``)."""
+    the per-material validation guard (method '<backbone>+finetune-guard', ``FT_GUARD``);
+    ``n_val`` = 0: a diagnostic, not a method: all the other materials train, nothing validates,
+    the last weights are scored (method '<backbone>+finetune-noval'; not in the tables)."""
     from fcpredict.finetune import FinetuneConfig, finetune, load_material
 
-    cfg = dict(FT if n_val == 1 else FT_GUARD, backbone=backbone)
-    method = f"{backbone}+finetune" + ("" if n_val == 1 else "-guard")
+    cfg = dict(FT_GUARD if n_val == 2 else FT, backbone=backbone)
+    method = f"{backbone}+finetune" + {0: "-noval", 1: "", 2: "-guard"}[n_val]
     mats = {m: load_material(SHARED / m, 5.0, torch.float32, min_atoms=int(FT["fold_min_atoms"]))
             for m in MATERIALS}  # fmt: skip
     for seed in seeds:  # seed-major: every fold gets seed 0 first
@@ -422,9 +424,10 @@ def main() -> None:
     ap.add_argument("--folds", default=",".join(MATERIALS))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--backbone", default="sevennet-0", help="--part finetune: backbone")
-    ap.add_argument("--n-val", type=int, default=1, choices=[1, 2],
-                    help="--part finetune: 1 validation material (mean early stopping) or 2 "
-                    "(per-material validation guard)")  # fmt: skip
+    ap.add_argument("--n-val", type=int, default=1, choices=[0, 1, 2],
+                    help="--part finetune: 1 validation material (mean early stopping), 2 "
+                    "(per-material validation guard) or 0 (diagnostic: all others train, last "
+                    "weights)")  # fmt: skip
     ap.add_argument("--collect", action="store_true", help="write results/fcpredict/lomo.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
