@@ -29,10 +29,17 @@ import numpy as np
 
 OUT_DEFAULT = Path("runs/bench/physx4dct_cpu")
 METHODS = ("fdk_binned", "fdk_all", "static_oracle", "static3d", "hexplane4d", "surrogate")
-"""Default methods; ``physx_best`` (the fusion study's best mode) and ``surrogate_centred``
-(the surrogate model driven by s - mean(s)) are available too."""
+"""Default methods; ``physx_best`` (the fusion study's best mode), ``surrogate_centred``
+(the surrogate model driven by s - mean(s)) and ``surrogate_residual`` (the centred surrogate
+plus a HexPlane residual at absolute time) are available too."""
 _SURROGATE = {"fusion.fusion_mode": "surrogate"}  # the rest from presets/fusion/surrogate.yaml
 _SURROGATE_CENTRED = {**_SURROGATE, "fusion.surrogate_centre": True}
+_SURROGATE_RESIDUAL = {**_SURROGATE_CENTRED, "fusion.surrogate_residual": True}
+_SURROGATES = {
+    "surrogate": _SURROGATE,
+    "surrogate_centred": _SURROGATE_CENTRED,
+    "surrogate_residual": _SURROGATE_RESIDUAL,
+}
 _PHYSX_BEST = {
     "fusion.fusion_mode": "learnable_alpha",
     "fusion.anchor_time_encoding": "grid",
@@ -84,8 +91,8 @@ def _fit_cfg(name: str, args: argparse.Namespace, seed: int, scan_path: Path):
     cfg_file = None
     if name == "physx_best":
         over.update(_PHYSX_BEST)
-    if name in ("surrogate", "surrogate_centred"):
-        over.update(_SURROGATE_CENTRED if name == "surrogate_centred" else _SURROGATE)
+    if name in _SURROGATES:
+        over.update(_SURROGATES[name])
         cfg_file = PRESETS_DIR / "fusion" / "surrogate.yaml"
     return load_config(
         Config, preset=args.preset, presets_dir=PRESETS_DIR, config_file=cfg_file, overrides=over
@@ -222,7 +229,7 @@ def _targets(results: dict[str, list[dict]], voxel_mm: float) -> list[list]:
     bound, bound_sd = _motion_bound(static, results.get("static_oracle") or [])
     oracle = [r["motion"]["tumour_rms_mm"] for r in results.get("static_oracle") or []]
     ref = f"{np.mean(oracle):.1f}" if oracle else "-"
-    for name in ("hexplane4d", "surrogate", "surrogate_centred", "physx_best"):
+    for name in ("hexplane4d", *_SURROGATES, "physx_best"):
         runs = results.get(name) or []
         if not runs:
             continue
@@ -436,6 +443,7 @@ def main() -> None:
         "iterations": _fit_cfg("static3d", args, 0, Path("scan.pickle")).train.iterations,
         "surrogate": _SURROGATE,
         "surrogate_centred": _SURROGATE_CENTRED,
+        "surrogate_residual": _SURROGATE_RESIDUAL,
         "physx_best": _PHYSX_BEST,
         "merged_from": merged,
         "fit_sets": args.sets,
@@ -455,7 +463,7 @@ def main() -> None:
     for name, runs in results.items():  # true vs reconstructed trajectory, first seed
         if runs and runs[0].get("motion"):
             plot_trajectory(runs[0]["motion"], args.out / f"trajectory_{name}.png", name)
-    shown = ("fdk_binned", "static3d", "hexplane4d", "surrogate", "surrogate_centred")
+    shown = ("fdk_binned", "static3d", "hexplane4d", *_SURROGATES)
     shown = [m for m in shown if results.get(m)]
     if shown and args.figure:
         plot_trajectories(

@@ -271,7 +271,8 @@ class FusionConfig:
     fusion_mode: FusionMode = "hexplane"
     """hexplane | anchor | fixed_alpha | learnable_alpha | orthogonal | reverse_orthogonal |
     uncertainty | uncertainty_gated | bounded_perturb | surrogate (anchors driven by a breathing
-    signal extracted from the projections, `physx4dct.fusion.surrogate`; no HexPlane)."""
+    signal extracted from the projections, `physx4dct.fusion.surrogate`; no HexPlane unless
+    ``surrogate_residual``)."""
     hex_scale_rot: Literal["weighted", "full", "none"] = "weighted"
     """HexPlane log-scale/quaternion changes in fused modes: weighted (times the HexPlane
     weight, seed V5), full (unscaled) or none."""
@@ -436,6 +437,10 @@ class FusionConfig:
     surrogate_centre: bool = False
     """Drive the anchors by s - mean(s) (and ds/dt - its mean) over the scan, so zero motion is
     the time-averaged anatomy that the static coarse stage fits, not the exhale end s = 0."""
+    surrogate_residual: bool = False
+    """Add the HexPlane field's output (displacement, scale and rotation change at absolute
+    time) to the surrogate motion: the surrogate carries the breathing, HexPlane what a
+    1-signal model leaves (its smoothness losses apply as in the `hexplane` mode)."""
 
     def __post_init__(self) -> None:
         """Range checks and the cross-field rules of the fusion modes."""

@@ -166,7 +166,7 @@ def build_model(
         hexplane = HexPlaneField(cfg.hexplane).to(device=device, dtype=dtype)
         deform = build_deformation(cfg.fusion, hexplane, cloud.xyz.detach())
         deform = deform.to(device=device, dtype=dtype)
-        if cfg.fusion.fusion_mode == "surrogate":
+        if cfg.fusion.fusion_mode == "surrogate" and not cfg.fusion.surrogate_residual:
             hexplane = None  # the surrogate model has no Eulerian branch
     model = Model4D(
         cloud,

@@ -53,7 +53,7 @@ def build_deformation(cfg: FusionConfig, hexplane: nn.Module, init_xyz: Tensor) 
     if cfg.fusion_mode == "surrogate":
         from physx4dct.fusion.surrogate import SurrogateField
 
-        return SurrogateField(cfg, init_xyz)
+        return SurrogateField(cfg, init_xyz, hexplane if cfg.surrogate_residual else None)
     from physx4dct.fusion.ops import FusedDeformation
 
     return FusedDeformation(cfg, hexplane, init_xyz)

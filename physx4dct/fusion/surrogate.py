@@ -8,9 +8,11 @@ A Gaussian with canonical centre x_i moves with its k nearest anchors (the skinn
 where s(t) is the breathing surrogate extracted from the projections
 (`physx4dct.surrogate`, in [0, 1]), v(t) its time derivative (unit sd; the hysteresis
 channel, off with ``surrogate_hysteresis: false``) and A_k, B_k (3-vectors per anchor) the
-only motion parameters. Every view, whatever its breathing cycle, constrains the same A and
-B, whereas a field of absolute time (HexPlane, the anchor transformer) must learn each of
-the ~15 cycles of a 60-s scan from the few views taken during it. The signal is stored on a
+only motion parameters (with ``surrogate_residual`` the HexPlane field's output at absolute
+time is added: dx_i(t) + dx_hex(x_i, t), and its scale and rotation changes). Every view,
+whatever its breathing cycle, constrains the same A and B, whereas a field of absolute time
+(HexPlane, the anchor transformer) must learn each of the ~15 cycles of a 60-s scan from the
+few views taken during it. The signal is stored on a
 fixed grid of normalised times (`physx4dct.surrogate.GRID`) as a buffer, so a checkpoint
 carries it and the model renders any time of the scan.
 """
@@ -35,9 +37,12 @@ class SurrogateField(AnchorBinding):
     mode = "surrogate"
     uses_surrogate = True
 
-    def __init__(self, cfg: FusionConfig, init_xyz: Tensor) -> None:
+    def __init__(
+        self, cfg: FusionConfig, init_xyz: Tensor, residual: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.bind_anchors(cfg, init_xyz)
+        self.residual = residual  # the HexPlane field (surrogate_residual) or None
         dtype, n_anchors = self.anchors.dtype, self.anchors.shape[0]
         self.register_buffer("surrogate", torch.zeros(2, GRID, dtype=dtype))
         self.coef = nn.Parameter(torch.zeros(n_anchors, 2, 3, dtype=dtype))
@@ -85,16 +90,25 @@ class SurrogateField(AnchorBinding):
         if self.cfg.lambda_anchor_smooth > 0 and self.graph.shape[1] > 0:
             lap = self.coef - self.coef[self.graph].mean(1)
             losses["anchor_smooth"] = self.cfg.lambda_anchor_smooth * lap.square().sum(-1).mean()
+        stats = {"anchor_dx_rms": float(d.detach().square().sum(-1).mean().sqrt())}
+        out = DeformOut(dx=dx.to(xyz), dscale=None, drot=None, losses=losses, stats=stats)
+        if self.residual is None:
+            return out
+        res = self.residual(xyz, t, step)
+        stats["residual_dx_rms"] = float(res.dx.detach().square().sum(-1).mean().sqrt())
         return DeformOut(
-            dx=dx.to(xyz),
-            dscale=None,
-            drot=None,
-            losses=losses,
-            stats={"anchor_dx_rms": float(d.detach().square().sum(-1).mean().sqrt())},
+            dx=out.dx + res.dx,
+            dscale=res.dscale,
+            drot=res.drot,
+            losses={**res.losses, **losses},
+            stats={**res.stats, **stats},
         )
 
     def param_groups(self, base_lr: float) -> list[dict]:
-        """One group: the motion coefficients at ``surrogate_lr`` (``base_lr`` unused)."""
-        return [
+        """The motion coefficients at ``surrogate_lr``; with a residual, the HexPlane groups
+        at ``base_lr`` (`HexPlaneField.param_groups`).
+        """
+        groups = [
             {"params": [self.coef], "lr": self.cfg.surrogate_lr, "name": "surrogate", "decay": True}
         ]
+        return groups + (self.residual.param_groups(base_lr) if self.residual else [])
