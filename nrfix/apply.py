@@ -35,16 +35,20 @@ def correct_grid(
     halo: int,
     device: str | torch.device = "cpu",
     dx: float | None = None,
+    reference: np.ndarray | None = None,
 ) -> np.ndarray:
     """Apply the network patch by patch: each core of ``patch``^3 cells is predicted from the
     core plus ``halo`` cells on every side (clipped at the domain), so grids of any size work.
 
     A model with a global output step (``poisson``) gets its raw residual patch by patch and
     the output step once on the whole grid; ``dx`` is needed by ``model.source_prior``.
+    The learned relaxation (:mod:`nrfix.relax`) runs once on the whole grid; ``reference``
+    (the uncorrected input) is what it checks its result against.
     """
     x = torch.from_numpy(np.ascontiguousarray(vars25))
     if getattr(model, "whole_grid", False):  # nonlocal steps (nrfix.relax): one call
-        return model(x[None].to(device), dx)[0].cpu().numpy()
+        ref = None if reference is None else torch.from_numpy(reference)[None]
+        return model(x[None].to(device), dx, ref)[0].cpu().numpy()
     if getattr(model, "global_operator", False):
         r = _patched(model.residual, x, patch, halo, device)
         return model.assemble(x[None].to(device), r[None].to(device), dx)[0].cpu().numpy()

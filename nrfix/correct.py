@@ -56,6 +56,7 @@ def correct_vars(
         model, cfg = load_model(checkpoint, device)
         patch, halo = opts.get("patch", 32), opts.get("halo", 8)
         details: dict[str, Any] = {"method": "learned", "checkpoint": str(checkpoint)}
+        reference = vars25
         if cfg.model.on_prior:  # the network corrects the prior's output where it holds
             from dataclasses import asdict
 
@@ -64,7 +65,7 @@ def correct_vars(
             its = opts.get("iterations", cfg.model.prior_iterations)
             vars25, rep = newton_correct(vars25, dx, iterations=its)
             details["prior_report"] = asdict(rep)
-        out = correct_grid(model, vars25, patch, halo, device, dx=dx)
+        out = correct_grid(model, vars25, patch, halo, device, dx=dx, reference=reference)
         return out, {**details, "config": to_dict(cfg)}
     raise UserError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 

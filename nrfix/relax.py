@@ -20,18 +20,24 @@ diagonal Gauss-Newton scale from the flat 4th-order stencils,
 so a step is in units of a local Newton step at every dx and chi. What is learned are the step
 sizes (alpha_k for v, beta_k for A_ij, k = 1..K), trained through the unrolled steps on the
 training mix (:mod:`nrfix.prior_train`); they start at 0, where the model returns the prior's
-output exactly. At inference the iterate (the prior's output included) with the smallest sum
-of log median and RMS |Ham| and ||Mom|| on those cells is returned, so the relaxation never
-returns a state the measurement rates worse than the prior's.
+output exactly. At inference the iterate (the prior's output included) is returned that has
+the smallest summed log ratio of median and RMS |Ham| and ||Mom|| among those no more than 5%
+worse than the uncorrected input in any of the four (the refusal rule of ``correct``, on the
+input's cells), so the relaxation never returns a state that rule would refuse when the
+prior's output passes it.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
 
 from nrfix.config import Config
 from nrfix.constraints import C_A, IDX, constraints, diff1, interior
+from nrfix.measure import GUARDED, compare, worse
 from nrfix.model import NRFixNet, build_model, check_input, prior_held, project
 
 CHI_MEASURED = 0.05
@@ -56,32 +62,19 @@ def _apply(y0: torch.Tensor, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _score(y: torch.Tensor, dx: float, meas: torch.Tensor) -> list[float]:
-    """Sum of log median and RMS |Ham| and ||Mom|| on ``meas``, per batch item."""
-    c = constraints(y, dx)
-    ham, mom = c["Ham"].abs(), c["Mom"].norm(dim=1)
-    out = []
-    for b in range(y.shape[0]):
-        s = 0.0
-        for f in (ham[b][meas[b]], mom[b][meas[b]]):
-            med = torch.clamp(f.median(), min=1e-300)
-            rms = torch.clamp(f.pow(2).mean().sqrt(), min=1e-300)
-            s += float(torch.log(med) + torch.log(rms))
-        out.append(s)
-    return out
-
-
 def relax(
     y0: torch.Tensor,
     dx: float,
     alphas: torch.Tensor,
     betas: torch.Tensor,
     select: bool,
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """K = len(alphas) relaxation steps of the held cells of y0 (module docstring).
 
-    Differentiable in ``alphas``/``betas`` when grad mode is on (training); with ``select``
-    the best-scoring iterate (y0 included) is returned, else the last.
+    Differentiable in ``alphas``/``betas`` when grad mode is on (training). With ``select``
+    the iterate (y0 included) is returned that :func:`select_iterate` picks against
+    ``reference`` (the uncorrected input; y0 itself when not given), else the last.
     """
     train = torch.is_grad_enabled() and (alphas.requires_grad or betas.requires_grad)
     chi_g = y0[:, IDX["chi"] : IDX["chi"] + 1]
@@ -116,18 +109,35 @@ def relax(
             a = a - free * beta * ga / (d_a + 1e-300)
             if not train:
                 v, a = v.detach(), a.detach()
-            iterates.append(project(_apply(y0, v, a), 1e-4, 1e-4))
-    # the projection leaves every cell outside the held ones as the prior wrote it
-    iterates = [y0 + free * (it - y0) for it in iterates]
+            iterates.append(_apply(y0, v, a))
+    # only the change the projection makes to the steps, and only on the held cells: zero
+    # steps return y0 bit for bit, every other cell keeps the prior's values
+    base = project(y0, 1e-4, 1e-4)
+    iterates = [y0] + [y0 + free * (project(it, 1e-4, 1e-4) - base) for it in iterates[1:]]
     if not select:
         return iterates[-1]
-    with torch.no_grad():
-        scores = [_score(it, dx, meas) for it in iterates]
-    out = []
-    for b in range(y0.shape[0]):
-        k = min(range(len(iterates)), key=lambda i: scores[i][b])
-        out.append(iterates[k][b])
-    return torch.stack(out)
+    ref = y0 if reference is None else reference
+    return torch.stack(
+        [
+            select_iterate(ref[b].numpy(), [it[b].detach() for it in iterates], dx)
+            for b in range(y0.shape[0])
+        ]
+    )
+
+
+def select_iterate(reference: np.ndarray, iterates: list[torch.Tensor], dx: float) -> torch.Tensor:
+    """Of ``iterates`` (each (25, X, Y, Z); the first is the prior's output), the one with the
+    smallest summed log ratio of the four guarded norms among those no more than 5% worse
+    than ``reference`` in any of them (the refusal rule of ``correct``, same cells); the first
+    when none passes.
+    """
+    best, best_score = iterates[0], math.inf
+    for it in iterates:
+        cmp = compare(reference, it.numpy(), dx)
+        score = sum(math.log(max(cmp["ratio"][k], 1e-300)) for k in GUARDED)
+        if not worse(cmp) and score < best_score:
+            best, best_score = it, score
+    return best
 
 
 class PriorRelax(nn.Module):
@@ -146,13 +156,20 @@ class PriorRelax(nn.Module):
         self.betas = nn.Parameter(torch.zeros(steps, dtype=torch.float64))
         self.res_scale = 1.0
 
-    def forward(self, x: torch.Tensor, dx: float | None = None) -> torch.Tensor:
-        """X (B, 25, D, H, W) float64, the prior's output, -> relaxed data of the same shape."""
+    def forward(
+        self, x: torch.Tensor, dx: float | None = None, reference: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """X (B, 25, D, H, W) float64, the prior's output, -> relaxed data of the same shape.
+
+        ``reference``: the uncorrected input (same shape), against which the returned iterate
+        is checked (:func:`select_iterate`); x itself when not given. Training (grad mode on)
+        returns the last iterate.
+        """
         check_input(x)
         if dx is None:
             raise ValueError("the relax model needs the grid spacing: call net(x, dx)")
         training = torch.is_grad_enabled() and self.alphas.requires_grad
-        return relax(x, dx, self.alphas, self.betas, select=not training)
+        return relax(x, dx, self.alphas, self.betas, not training, reference)
 
 
 def build(cfg: Config) -> NRFixNet | PriorRelax:
