@@ -38,6 +38,7 @@ PLOTFILE = Path(__file__).resolve().parents[2] / "shared/data/nrfix/plt00008_com
 BOX = 6.0
 TRUNCATED = "truncated Newton/PCG (1 Newton step)"
 FULL = "full elliptic solve"
+MIX = "held-out mix (every grid)"
 SEED_BASE = 9_000  # the training configs use data.seed 1234 (streams 0-2): never these
 
 
@@ -189,14 +190,15 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
 
 
 def learned_vs_prior(rows: list[dict]) -> list[list[Any]]:
-    """Per family: the mean log10 gain over the four guarded norms (the selection metric)
-    and each norm's gain, prior alone vs learned (mean +- sd over the training seeds)."""
+    """Per family and over every held-out grid (``MIX``): the mean log10 gain over the four
+    guarded norms (the selection metric) and each norm's gain, prior alone vs learned (mean
+    over the grids, then mean +- sd over the training seeds)."""
     from nrfix.measure import GUARDED
 
     out = []
-    for fam in dict.fromkeys(r["family"] for r in rows):
+    for fam in [*dict.fromkeys(r["family"] for r in rows), MIX]:
         for method in ("newton prior", "nrfix learned"):
-            rs = [r for r in rows if r["family"] == fam and r["method"] == method]
+            rs = [r for r in rows if fam in (r["family"], MIX) and r["method"] == method]
             if not rs:
                 continue
             seeds = sorted({r.get("train_seed", 0) for r in rs})
