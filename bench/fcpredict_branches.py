@@ -142,7 +142,8 @@ def main() -> None:
         "frequency at each q point of the 8x8x8 mesh; negative = too soft) and force-constant "
         "ratios prediction/DFT of the nearest-neighbour pair (bond-stretching and transverse "
         "parts) and of the on-site blocks. Fine-tuned: LOMO rows of the held-out material "
-        "(bench/fcpredict_lomo.py), averaged over their seeds.",
+        "(bench/fcpredict_lomo.py), averaged over their seeds; +finetune-noval: a diagnostic, "
+        "not a method: all seven other materials train (none validates), last weights.",
     )  # fmt: skip
     seeds = list(range(max(r[2] for r in rows)))  # fine-tuned rows: seeds 0 .. k-1
     print(write_result("fcpredict", "branches", tables=[table], seeds=seeds,
