@@ -37,11 +37,9 @@ from torch import nn
 
 from nrfix.config import Config
 from nrfix.constraints import C_A, IDX, constraints, diff1, interior
-from nrfix.measure import GUARDED, compare, worse
+from nrfix.measure import CHI_EXCISION, GUARDED, compare, worse
 from nrfix.model import NRFixNet, build_model, check_input, prior_held, project
 
-CHI_MEASURED = 0.05
-"""Cells with chi below this are neither measured nor changed (as in :mod:`nrfix.measure`)."""
 GN_CHI = 4.0 * (3 * 2.5) ** 2 * (1.0 + 6 * (4 / 3 / 7.5) ** 2 + 6 * (1 / 12 / 7.5) ** 2)
 """Sum of squared coefficients of 2 x (the flat 4th-order Laplacian) around one cell (~268)."""
 GN_A = 3.0 * 2 * ((2 / 3) ** 2 + (1 / 12) ** 2)
@@ -78,11 +76,11 @@ def relax(
     """
     train = torch.is_grad_enabled() and (alphas.requires_grad or betas.requires_grad)
     chi_g = y0[:, IDX["chi"] : IDX["chi"] + 1]
-    free = prior_held(y0, dilate=2) * (chi_g >= CHI_MEASURED).to(y0.dtype)
+    free = prior_held(y0, dilate=2) * (chi_g >= CHI_EXCISION).to(y0.dtype)
     edge = torch.zeros_like(free)
     edge[:, :, 2:-2, 2:-2, 2:-2] = 1.0
     free = free * edge
-    meas = interior(y0[:, IDX["chi"]]) >= CHI_MEASURED
+    meas = interior(y0[:, IDX["chi"]]) >= CHI_EXCISION
     if not bool(free.any()) or not bool(meas.any()):
         return y0
     dlogchi2 = (diff1(y0[:, IDX["chi"]], dx) / interior(chi_g[:, 0])[:, None]).pow(2).sum(1)
