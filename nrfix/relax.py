@@ -67,12 +67,14 @@ def relax(
     betas: torch.Tensor,
     select: bool,
     reference: torch.Tensor | None = None,
+    floors: tuple[float, float] = (1e-4, 1e-4),
 ) -> torch.Tensor:
     """K = len(alphas) relaxation steps of the held cells of y0 (module docstring).
 
     Differentiable in ``alphas``/``betas`` when grad mode is on (training). With ``select``
     the iterate (y0 included) is returned that :func:`select_iterate` picks against
     ``reference`` (the uncorrected input; y0 itself when not given), else the last.
+    ``floors``: the (chi, lapse) floors of the projection (``model.chi_floor``/``lapse_floor``).
     """
     train = torch.is_grad_enabled() and (alphas.requires_grad or betas.requires_grad)
     chi_g = y0[:, IDX["chi"] : IDX["chi"] + 1]
@@ -110,8 +112,8 @@ def relax(
             iterates.append(_apply(y0, v, a))
     # only the change the projection makes to the steps, and only on the held cells: zero
     # steps return y0 bit for bit, every other cell keeps the prior's values
-    base = project(y0, 1e-4, 1e-4)
-    iterates = [y0] + [y0 + free * (project(it, 1e-4, 1e-4) - base) for it in iterates[1:]]
+    base = project(y0, *floors)
+    iterates = [y0] + [y0 + free * (project(it, *floors) - base) for it in iterates[1:]]
     if not select:
         return iterates[-1]
     ref = y0 if reference is None else reference
@@ -148,8 +150,9 @@ class PriorRelax(nn.Module):
     whole_grid = True
     """``correct_grid`` calls it once on the whole grid (the steps are not local)."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, floors: tuple[float, float] = (1e-4, 1e-4)) -> None:
         super().__init__()
+        self.floors = floors
         self.alphas = nn.Parameter(torch.zeros(steps, dtype=torch.float64))
         self.betas = nn.Parameter(torch.zeros(steps, dtype=torch.float64))
         self.res_scale = 1.0
@@ -167,7 +170,7 @@ class PriorRelax(nn.Module):
         if dx is None:
             raise ValueError("the relax model needs the grid spacing: call net(x, dx)")
         training = torch.is_grad_enabled() and self.alphas.requires_grad
-        return relax(x, dx, self.alphas, self.betas, not training, reference)
+        return relax(x, dx, self.alphas, self.betas, not training, reference, self.floors)
 
 
 def build(cfg: Config) -> NRFixNet | PriorRelax:
@@ -175,5 +178,5 @@ def build(cfg: Config) -> NRFixNet | PriorRelax:
     (zero steps: it returns its input exactly), else :func:`nrfix.model.build_model`'s network.
     """
     if cfg.model.relax_steps:
-        return PriorRelax(cfg.model.relax_steps)
+        return PriorRelax(cfg.model.relax_steps, (cfg.model.chi_floor, cfg.model.lapse_floor))
     return build_model(cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -85,3 +86,16 @@ def test_loss_gradient_reaches_every_step_size():
     prior_loss(model(x, dx), item, 0.5, 1.0).backward()
     assert torch.isfinite(model.alphas.grad).all() and (model.alphas.grad != 0).all()
     assert torch.isfinite(model.betas.grad).all() and (model.betas.grad != 0).all()
+
+
+def test_the_config_floors_reach_the_projection():
+    cfg = api.make_config("prior_relax")
+    cfg = replace(cfg, model=replace(cfg.model, chi_floor=0.2, lapse_floor=0.3))
+    model = build(cfg)
+    assert model.floors == (0.2, 0.3)
+    x, p, dx = _bowen_york()
+    with torch.no_grad():
+        steps = torch.full((len(model.alphas),), 0.5, dtype=torch.float64)
+        low = relax(p, dx, steps, steps, False, x)
+        high = relax(p, dx, steps, steps, False, x, model.floors)
+    assert not torch.equal(low, high)  # the default floors (1e-4) would clamp nothing here
