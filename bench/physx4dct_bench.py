@@ -15,6 +15,10 @@ runs under --out.
     OMP_NUM_THREADS=1 python bench/physx4dct_bench.py --views 900 --detector 128 \
         --set gaussians.n_init=4000 --set gaussians.max_gaussians=8000 --name bench_det128 \
         --out runs/bench/physx4dct_det128 --figure docs/assets/physx4dct_trajectory_det128.png
+    OMP_NUM_THREADS=1 python bench/physx4dct_bench.py --views 900 --detector 256 \
+        --set gaussians.n_init=4000 --set gaussians.max_gaussians=8000 --set train.patch=128 \
+        --methods fdk_all,static_oracle,static3d,surrogate_residual --name bench_det256 \
+        --out runs/bench/physx4dct_det256 --figure docs/assets/physx4dct_trajectory_det256.png
 """
 
 from __future__ import annotations
@@ -295,9 +299,13 @@ def _merged_note(args: argparse.Namespace) -> str:
 def _budget(sets: dict) -> str:
     """Caption words for a Gaussian budget given with --set (the same for every fit)."""
     n0, n1 = sets.get("gaussians.n_init"), sets.get("gaussians.max_gaussians")
-    if n0 is None and n1 is None:
-        return ""
-    return f" ({n0 or 'preset'} initial, at most {n1 or 'preset'} Gaussians, every fit alike)"
+    words = []
+    if n0 is not None or n1 is not None:
+        words.append(f"{n0 or 'preset'} initial, at most {n1 or 'preset'} Gaussians")
+    if sets.get("train.patch"):
+        p = sets["train.patch"]
+        words.append(f"trained on one random {p}^2 detector patch per iteration")
+    return f" ({'; '.join(words)}; every fit alike)" if words else ""
 
 
 def _tables(args: argparse.Namespace, cfg: dict, results: dict, voxel: float) -> tuple:

@@ -516,6 +516,10 @@ class TrainConfig:
     """Static (no deformation) iterations first; 4D model only."""
     views_per_step: int = 1
     """Projections per iteration (per process under torchrun)."""
+    patch: int = 0
+    """Ray batching: side (pixels) of a random square detector patch rendered and compared
+    per projection and iteration instead of the whole view (NeRF / Gaussian CT training on
+    large detectors); 0 or a side >= the detector renders whole views."""
     lr_position: float = 5e-4
     """Adam lr of Gaussian centres (scene units); follows the schedule."""
     lr_density: float = 1e-2
@@ -556,6 +560,7 @@ class TrainConfig:
         spec |= {n: _ONE for n in ("iterations", "views_per_step", "log_every", "eval_every")}
         spec |= {"ckpt_every": _ONE, "budget": _ONE, "coarse_iterations": _NONNEG}
         spec |= {"lr_warmup": _NONNEG, "lr_floor": _UNIT, "period_init_s": _POS}
+        spec |= {"patch": _NONNEG}
         _ranges(self, spec)
 
 

@@ -14,13 +14,14 @@ u = (i + 0.5 - W/2) du + off_u and v = (j + 0.5 - H/2) dv + off_v.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["ConeGeometry", "view_frames", "pixel_rays", "voxel_centres"]
+__all__ = ["ConeGeometry", "crop_detector", "view_frames", "pixel_rays", "voxel_centres"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,26 @@ class ConeGeometry:
         r = math.sqrt(sum((s / 2 + abs(o)) ** 2 for s, o in zip(self.sVoxel, self.offOrigin)))
         if r >= self.DSO:
             raise ValueError(f"the volume (radius {r:.0f} mm) reaches the source (DSO={self.DSO})")
+
+
+def crop_detector(geo: ConeGeometry, row: int, col: int, height: int, width: int) -> ConeGeometry:
+    """The scanner whose detector is the pixels [row, row + height) x [col, col + width) of
+    ``geo``'s (same pixel size, offDetector moved to the patch centre): its projections are
+    those pixels of ``geo``'s projections.
+    """
+    h, w = geo.nDetector
+    if not (0 <= row <= h - height and 0 <= col <= w - width and height >= 1 and width >= 1):
+        raise ValueError(f"patch {height}x{width} at ({row}, {col}) outside the {h}x{w} detector")
+    dv, du = geo.dDetector
+    off_v, off_u = geo.offDetector[:2]
+    return dataclasses.replace(
+        geo,
+        nDetector=(height, width),
+        offDetector=(
+            off_v + (row + height / 2 - h / 2) * dv,
+            off_u + (col + width / 2 - w / 2) * du,
+        ),
+    )
 
 
 def view_frames(geo: ConeGeometry, angles: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

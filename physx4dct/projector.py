@@ -108,9 +108,11 @@ def window_accumulate(
 ) -> Tensor:
     """Sum of weight_i exp(-1/2 d^T conic_i d) on an integer grid, each term in a local window.
 
-    Gaussian i is evaluated on the cells of a box of side min(2 r_i + 1, n) per axis that
-    contains all cells within r_i (Chebyshev) of its rounded centre and lies inside the grid
-    (boxes are shifted, never cut, at the borders), so no cell needs a validity mask.
+    Gaussian i contributes to the cells within r_i (Chebyshev) of its rounded centre: it is
+    evaluated on a box of side min(2 r_i + 1, n) per axis that contains them and lies inside
+    the grid (boxes are shifted, never cut, at the borders; the cells a shifted box adds
+    beyond r_i get 0), so a sub-grid of a larger grid (a detector patch) receives exactly the
+    values of the same cells of the larger grid.
 
     Args:
         pos: (N, D) centres in grid-index units (cell k has its centre at k).
@@ -164,18 +166,23 @@ def _window_values(
     """Flat cell indices and values of one chunk of equal-window Gaussians."""
     dim = len(shape)
     start = torch.round(p.detach()).long() - r
-    delta, flat = [], 0
+    delta, flat, outside = [], 0, None
     for i in range(dim):
         s_i = start[:, i].clamp(0, shape[i] - sides[i])
         c_i = s_i[:, None] + offs[None, :, i]  # (n, K) cells along axis i
         delta.append(c_i.to(p.dtype) - p[:, i : i + 1])
         flat = flat + c_i * strides[i]
+        if bool((s_i != start[:, i]).any()):  # a shifted box: drop its cells beyond r
+            far = (c_i - start[:, i : i + 1] < 0) | (c_i - start[:, i : i + 1] > 2 * r)
+            outside = far if outside is None else outside | far
     quad = 0.0
     for i in range(dim):
         quad = quad + con[:, i, i, None] * delta[i] * delta[i]
         for j in range(i + 1, dim):
             quad = quad + 2.0 * con[:, i, j, None] * delta[i] * delta[j]
     val = w[:, None] * torch.exp(-0.5 * quad.clamp_min(0.0))
+    if outside is not None:  # the cells a grid without borders would not give it
+        val = val.masked_fill(outside, 0.0)
     return flat.reshape(-1), val.reshape(-1)
 
 

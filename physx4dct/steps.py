@@ -19,7 +19,7 @@ from torch import Tensor
 from physx4dct.config import Config
 from physx4dct.data import Scan
 from physx4dct.deformation import DeformOut
-from physx4dct.geometry import ConeGeometry
+from physx4dct.geometry import ConeGeometry, crop_detector
 from physx4dct.losses import projection_loss, tv3d
 from physx4dct.model import Model4D
 from physx4dct.projector import splat_view
@@ -79,21 +79,24 @@ def _step_loss(
     """Total loss of one iteration and its logged parts."""
     tc, lc, geo = cfg.train, cfg.loss, data.scan.geo
     idx = torch.randint(0, data.proj.shape[0], (tc.views_per_step,), generator=gen)
-    preds, parts, extra = [], {}, 0.0
-    gauss = None
+    preds, gts, parts, extra = [], [], {}, 0.0
+    gauss = patch0 = None
     for j in idx.tolist():
         t = data.t[j] if fine else None
+        view_geo, gt = _patch(geo, data.proj[j], tc.patch, gen)
+        patch0 = patch0 or (view_geo, gt)
         pred, out, g = render_projection(
-            model, geo, data.angles[j], t, step, tc.budget, tc.rasterizer
+            model, view_geo, data.angles[j], t, step, tc.budget, tc.rasterizer
         )
         preds.append(pred)
+        gts.append(gt)
         gauss = gauss or g
         if out is not None:
             for k, v in out.losses.items():
                 extra = extra + v / len(idx)
                 parts[k] = parts.get(k, 0.0) + float(v.detach()) / len(idx)
             parts.update({k: float(v) for k, v in out.stats.items()})
-    loss = projection_loss(torch.stack(preds), data.proj[idx], lc.dssim)
+    loss = projection_loss(torch.stack(preds), torch.stack(gts), lc.dssim)
     parts["proj"] = float(loss.detach())
     loss = loss + extra
     if lc.tv > 0 and step % lc.tv_every == 0:
@@ -111,21 +114,45 @@ def _step_loss(
         )
     surrogate = getattr(model.deformation, "uses_surrogate", False)  # no period to learn
     if fine and lc.period > 0 and not surrogate and step >= tc.coarse_iterations + lc.period_from:
-        loss = loss + lc.period * _periodic_loss(model, cfg, data, idx[0], step, parts)
+        loss = loss + lc.period * _periodic_loss(model, cfg, data, idx[0], step, parts, patch0)
     return loss, parts
 
 
+def _patch(
+    geo: ConeGeometry, proj: Tensor, size: int, gen: torch.Generator
+) -> tuple[ConeGeometry, Tensor]:
+    """A random size x size patch of one view: its scanner (`crop_detector`) and its pixels;
+    the whole view when ``size`` is 0 or not smaller than the detector.
+    """
+    h, w = geo.nDetector
+    if size <= 0 or (size >= h and size >= w):
+        return geo, proj
+    ph, pw = min(size, h), min(size, w)
+    row = int(torch.randint(0, h - ph + 1, (1,), generator=gen))
+    col = int(torch.randint(0, w - pw + 1, (1,), generator=gen))
+    return crop_detector(geo, row, col, ph, pw), proj[row : row + ph, col : col + pw]
+
+
 def _periodic_loss(
-    model: Model4D, cfg: Config, data: _Data, j: Tensor, step: int, parts: dict
+    model: Model4D,
+    cfg: Config,
+    data: _Data,
+    j: Tensor,
+    step: int,
+    parts: dict,
+    patch: tuple[ConeGeometry, Tensor] | None = None,
 ) -> Tensor:
-    """L(render(t + T), I(t)) with T = exp(tau) / scan (t - T when t + T leaves the scan)."""
+    """L(render(t + T), I(t)) with T = exp(tau) / scan (t - T when t + T leaves the scan), on
+    the detector patch of view ``j`` that the step rendered (`patch`: scanner and pixels).
+    """
     period = model.period_s() / model.scan_s
     t = data.t[j]
     shifted = torch.where(t + period <= 1.0, t + period, t - period)
+    geo, gt = patch or (data.scan.geo, data.proj[j])
     pred, _, _ = render_projection(
-        model, data.scan.geo, data.angles[j], shifted, step, cfg.train.budget, cfg.train.rasterizer
+        model, geo, data.angles[j], shifted, step, cfg.train.budget, cfg.train.rasterizer
     )
-    pc = projection_loss(pred[None], data.proj[j][None], cfg.loss.dssim)
+    pc = projection_loss(pred[None], gt[None], cfg.loss.dssim)
     parts["periodic"] = float(pc.detach())
     return pc
 
