@@ -196,7 +196,8 @@ def predict(
         ``best.pt`` / ``last.pt`` of a run (or of ``finetune``); its predictor weights are used.
     backbone
         Without a checkpoint: a pretrained backbone used as is (no training): 'sevennet-0',
-        'sevennet-l3i5' or 'sevennet-mf-0' (its PBE head).
+        'sevennet-l3i5', 'sevennet-mf-0' (its PBE head), 'sevennet-mf-0-r2scan' (its r2SCAN
+        head) or 'sevennet-0-22may2024' (:data:`fcpredict.backbones.BACKBONES`).
     dim
         Supercell matrix (3 or 9 integers, or '2 2 2').
     mode

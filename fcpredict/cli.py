@@ -58,7 +58,9 @@ def _checked(parse: str) -> Any:
     return callback
 
 
-_BACKBONES = click.Choice(["sevennet-0", "sevennet-l3i5", "sevennet-mf-0"])
+_BACKBONES = click.Choice(
+    ["sevennet-0", "sevennet-l3i5", "sevennet-mf-0", "sevennet-mf-0-r2scan", "sevennet-0-22may2024"]
+)
 """Pretrained backbones (fcpredict.backbones.BACKBONES; kept here so --help needs no torch)."""
 
 
@@ -170,7 +172,9 @@ def train(
     default=None,
     help="Without --checkpoint: use this pretrained backbone as is (no training; weights "
     "inside the sevenn wheel): sevennet-0 (SevenNet-0, lmax 2), sevennet-l3i5 (lmax 3, "
-    "slower), sevennet-mf-0 (multi-fidelity SevenNet-MF-0, PBE head).",
+    "slower), sevennet-mf-0 (multi-fidelity SevenNet-MF-0, PBE head), sevennet-mf-0-r2scan "
+    "(its r2SCAN head, for r2SCAN references and geometries), sevennet-0-22may2024 (the first "
+    "SevenNet-0 release).",
 )
 @click.option(
     "--dim",

@@ -26,12 +26,18 @@ _INF = math.inf
 class ModelConfig:
     """Energy model hyper-parameters."""
 
-    kind: Literal["equiformer", "transformer", "sevennet-0", "sevennet-l3i5", "sevennet-mf-0"] = (
-        "equiformer"
-    )
+    kind: Literal[
+        "equiformer",
+        "transformer",
+        "sevennet-0",
+        "sevennet-l3i5",
+        "sevennet-mf-0",
+        "sevennet-mf-0-r2scan",
+        "sevennet-0-22may2024",
+    ] = "equiformer"
     """'equiformer' (E(3)-equivariant attention), 'transformer' (non-equivariant baseline) or a
-    pretrained SevenNet from the sevenn wheel ('sevennet-0', 'sevennet-l3i5', 'sevennet-mf-0';
-    see :mod:`fcpredict.backbones`; the fields below are ignored)."""
+    pretrained SevenNet from the sevenn wheel (:data:`fcpredict.backbones.BACKBONES`; the
+    fields below are ignored)."""
     irreps_node_embedding: str = "128x0e+64x1o+32x2e"
     """Node feature irreps; vectors are polar (1o), rank-2 tensors 2e."""
     num_layers: int = 4

@@ -294,8 +294,7 @@ class GraphTransformerEnergy(nn.Module):
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """The model named by ``cfg.kind``: 'equiformer', 'transformer' (baseline) or a
-    pretrained backbone ('sevennet-0', 'sevennet-l3i5', 'sevennet-mf-0'; float64, eval mode;
-    see :mod:`fcpredict.backbones`).
+    pretrained backbone (:data:`fcpredict.backbones.BACKBONES`; float64, eval mode).
     """
     from fcpredict.backbones import BACKBONES
 

@@ -14,21 +14,35 @@ import torch
 
 __all__ = ["BACKBONES", "canonical_backbone", "load_backbone"]
 
-BACKBONES = ("sevennet-0", "sevennet-l3i5", "sevennet-mf-0")
+BACKBONES = (
+    "sevennet-0",
+    "sevennet-l3i5",
+    "sevennet-mf-0",
+    "sevennet-mf-0-r2scan",
+    "sevennet-0-22may2024",
+)
 """Pretrained backbones (``--backbone``); 'equiformer' is the trainable-from-scratch model.
 
 * 'sevennet-0': SevenNet-0 (11Jul2024; lmax 2, MPtrj, PBE/PBE+U);
 * 'sevennet-l3i5': SevenNet-l3i5 (lmax 3, 5 interactions, same training data; slower);
 * 'sevennet-mf-0': SevenNet-MF-0 with its PBE fidelity head (multi-fidelity PBE + r2SCAN
-  model; the PBE head matches VASP PBE references such as the shared phonopy sets).
+  model; the PBE head matches VASP PBE references such as the shared phonopy sets);
+* 'sevennet-mf-0-r2scan': the same network with its r2SCAN fidelity head (for r2SCAN
+  references, on an r2SCAN geometry);
+* 'sevennet-0-22may2024': the first SevenNet-0 release (22May2024), shipped beside 11Jul2024.
 """
 
 _SPEC = {  # backbone -> (checkpoint inside the sevenn wheel, fidelity head)
     "sevennet-0": ("7net-0", None),
     "sevennet-l3i5": ("7net-l3i5", None),
     "sevennet-mf-0": ("7net-mf-0", "PBE"),
+    "sevennet-mf-0-r2scan": ("7net-mf-0", "R2SCAN"),
+    "sevennet-0-22may2024": ("7net-0_22may2024", None),
 }
-_ALIASES = {"sevennet": "sevennet-0", **{ckpt: b for b, (ckpt, _) in _SPEC.items()}}
+_ALIASES = {
+    "sevennet": "sevennet-0",
+    **{ckpt: b for b, (ckpt, m) in _SPEC.items() if m != "R2SCAN"},
+}
 
 
 def canonical_backbone(name: str) -> str:

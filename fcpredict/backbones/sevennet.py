@@ -1,6 +1,7 @@
 """SevenNet models (Park et al. 2024, e3nn NequIP-style, MIT) as twice-differentiable energies.
 
-Checkpoints (all inside the ``sevenn`` wheel): '7net-0' (SevenNet-0, 11Jul2024, lmax 2),
+Checkpoints (all inside the ``sevenn`` wheel): '7net-0' (SevenNet-0, 11Jul2024, lmax 2;
+'7net-0_22may2024' is its first release),
 '7net-l3i5' (SevenNet-l3i5: lmax 3, 5 interactions, same MPtrj PBE training data) and
 '7net-mf-0' (SevenNet-MF-0, multi-fidelity: one network with a fidelity one-hot input and
 per-fidelity energy shifts; heads 'PBE' and 'R2SCAN', the head is chosen with ``modal``).
@@ -36,6 +37,7 @@ def sevennet_checkpoint_path(name: str = "7net-0") -> str:
         "7net-0": _const.SEVENNET_0_11Jul2024,
         "7net-l3i5": _const.SEVENNET_l3i5,
         "7net-mf-0": _const.SEVENNET_MF_0,
+        "7net-0_22may2024": _const.SEVENNET_0_22May2024,
     }
     path = paths.get(name)
     if path is None or not os.path.isfile(path):
@@ -48,7 +50,8 @@ class SevenNetEnergy(nn.Module):
 
     Parameters
     ----------
-    name : pretrained checkpoint inside the wheel: '7net-0', '7net-l3i5' or '7net-mf-0'.
+    name : pretrained checkpoint inside the wheel: '7net-0', '7net-0_22may2024', '7net-l3i5'
+        or '7net-mf-0'.
     modal : fidelity head of a multi-fidelity checkpoint (7net-mf-0: 'PBE' or 'R2SCAN');
         required for those, refused for single-fidelity ones.
     """

@@ -179,7 +179,12 @@ def test_hessian_is_linear_in_the_per_species_scales() -> None:
 
 
 # The other SevenNet checkpoints of the wheel through the same wrapper (8-atom cell: fast).
-OTHERS = [("sevennet-l3i5", "7net-l3i5", None), ("sevennet-mf-0", "7net-mf-0", "PBE")]
+OTHERS = [
+    ("sevennet-l3i5", "7net-l3i5", None),
+    ("sevennet-mf-0", "7net-mf-0", "PBE"),
+    ("sevennet-mf-0-r2scan", "7net-mf-0", "R2SCAN"),
+    ("sevennet-0-22may2024", "7net-0_22may2024", None),
+]
 
 
 @pytest.fixture(scope="module", params=OTHERS, ids=[o[0] for o in OTHERS])
@@ -249,8 +254,32 @@ def test_backbone_names_and_aliases_agree_with_the_cli() -> None:
 
     assert tuple(_BACKBONES.choices) == BACKBONES
     pairs = {"SevenNet": "sevennet-0", "7net-0": "sevennet-0", "7net-l3i5": "sevennet-l3i5",
-             "7net-mf-0": "sevennet-mf-0"}  # fmt: skip
+             "7net-mf-0": "sevennet-mf-0", "7net-0_22May2024": "sevennet-0-22may2024"}  # fmt: skip
     for alias, name in {**pairs, **{b: b for b in BACKBONES}}.items():
         assert canonical_backbone(alias) == name
     with pytest.raises(UserError, match="unknown backbone 'mace'"):
         canonical_backbone("mace")
+
+
+def test_predict_help_lists_every_backbone() -> None:
+    from click.testing import CliRunner
+
+    from fcpredict.backbones import BACKBONES
+    from fcpredict.cli import cli
+
+    r = CliRunner().invoke(cli, ["predict", "--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    for name in BACKBONES:
+        assert name in text
+
+
+def test_fidelity_heads_of_sevennet_mf_0_differ() -> None:
+    """The r2SCAN head is a different energy from the PBE head (the fidelity input is used)."""
+    from fcpredict.backbones import load_backbone
+
+    pos, cell, z = _nacl()
+    pbe, r2 = (
+        _rows(load_backbone(b), pos, cell, z) for b in ("sevennet-mf-0", "sevennet-mf-0-r2scan")
+    )
+    assert float((pbe - r2).abs().max()) > 1e-3 * float(pbe.abs().max())

@@ -60,3 +60,15 @@ def test_aggregate_reading_needs_every_fold() -> None:
     rows, notes = bench._target_aggregate(_groups(bench, zs, cand), mats)
     assert rows[0][1] == "4/8" and rows[0][9:] == ["yes", "yes", "no"]
     assert "not every fold run" in notes[0]
+
+
+def test_ensemble_weight_is_chosen_without_the_held_out_material() -> None:
+    bench = _bench()
+    mats, grid = bench.MATERIALS, bench.W_GRID
+    # the other materials are best at w = 0.3; the held-out one alone would pick w = 1
+    mae = {(m, w): abs(w - 0.3) + 1.0 for m in mats for w in grid}
+    mae.update({(mats[0], w): 1.0 - w for w in grid})
+    w, sel = bench._nested_w(mae, mats[0])
+    assert w == 0.3 and sel[0.3] == pytest.approx(1.0)
+    mae.pop((mats[0], 0.5))  # its values are never read
+    assert bench._nested_w(mae, mats[0])[0] == 0.3
