@@ -123,13 +123,19 @@ def _patch(
 ) -> tuple[ConeGeometry, Tensor]:
     """A random size x size patch of one view: its scanner (`crop_detector`) and its pixels;
     the whole view when ``size`` is 0 or not smaller than the detector.
+
+    The patch is one tile, drawn uniformly, of a tiling of the detector (the last row and
+    column of tiles shifted inside when the size does not divide it), so every pixel is
+    drawn about equally often; patches at uniformly random positions would reach a pixel
+    near the detector's edge far less often than one near its centre.
     """
     h, w = geo.nDetector
     if size <= 0 or (size >= h and size >= w):
         return geo, proj
     ph, pw = min(size, h), min(size, w)
-    row = int(torch.randint(0, h - ph + 1, (1,), generator=gen))
-    col = int(torch.randint(0, w - pw + 1, (1,), generator=gen))
+    nh, nw = -(-h // ph), -(-w // pw)
+    k = int(torch.randint(0, nh * nw, (1,), generator=gen))
+    row, col = min(k // nw * ph, h - ph), min(k % nw * pw, w - pw)
     return crop_detector(geo, row, col, ph, pw), proj[row : row + ph, col : col + pw]
 
 

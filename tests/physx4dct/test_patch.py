@@ -64,10 +64,17 @@ def test_patch_draw_and_whole_view_fallback():
     for size in (0, 40, 64):
         geo, gt = _patch(GEO, proj, size, g)
         assert geo is GEO and gt is proj
-    geo, gt = _patch(GEO, proj, 10, g)
-    assert geo.nDetector == (10, 10) and gt.shape == (10, 10)
-    row, col = int(gt[0, 0]) // 36, int(gt[0, 0]) % 36
-    assert geo == crop_detector(GEO, row, col, 10, 10)
+    hits = torch.zeros(40, 36)
+    for _ in range(400):
+        geo, gt = _patch(GEO, proj, 10, g)
+        assert geo.nDetector == (10, 10) and gt.shape == (10, 10)
+        row, col = int(gt[0, 0]) // 36, int(gt[0, 0]) % 36
+        assert geo == crop_detector(GEO, row, col, 10, 10)
+        hits[row : row + 10, col : col + 10] += 1
+    # tiles: every pixel is drawn, the edges as often as the centre (4 x 4 tiles of 10 on
+    # 40 x 36, the last column shifted to 26: its overlap with the third is drawn twice)
+    assert hits.min() > 0
+    assert float(hits[:, :10].mean()) == pytest.approx(float(hits[:, 13:20].mean()), rel=0.35)
 
 
 def test_patch_option_is_range_checked():
