@@ -547,6 +547,13 @@ class TrainConfig:
     """Validation interval (iterations); best.pt keeps the best validation PSNR."""
     ckpt_every: int = 250
     """Checkpoint interval (iterations)."""
+    ema_decay: float = 0.0
+    """Save averaged weights: the running mean of the iterates from `ema_start` on, an
+    exponential moving average with this decay once it spans 1 / (1 - decay) iterations
+    (`physx4dct.averaging`); 0 saves the last iterate. `load_model` uses the average; the
+    raw weights stay in the checkpoint for --resume."""
+    ema_start: int = -1
+    """First iteration of the average; -1 = `gaussians.densify_until` (shapes fixed after)."""
     budget: int = 2_000_000
     """Window cells evaluated per chunk in the splatter/voxelizer (memory bound)."""
     rasterizer: Literal["torch", "cuda"] = "torch"
@@ -560,7 +567,7 @@ class TrainConfig:
         spec |= {n: _ONE for n in ("iterations", "views_per_step", "log_every", "eval_every")}
         spec |= {"ckpt_every": _ONE, "budget": _ONE, "coarse_iterations": _NONNEG}
         spec |= {"lr_warmup": _NONNEG, "lr_floor": _UNIT, "period_init_s": _POS}
-        spec |= {"patch": _NONNEG}
+        spec |= {"patch": _NONNEG, "ema_start": {"ge": -1}, "ema_decay": {"ge": 0, "lt": 1}}
         _ranges(self, spec)
 
 

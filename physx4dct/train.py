@@ -43,6 +43,7 @@ from common.rundir import best_checkpoint, last_checkpoint, prepare_run_dir
 from common.schedule import warmup_cosine
 from common.seeding import generator_for, seed_everything
 from common.signals import GracefulInterrupt
+from physx4dct.averaging import ParamAverage
 from physx4dct.config import RESUME_SECTIONS, Config
 from physx4dct.data import Scan, read_scan
 from physx4dct.densify import densify_and_prune, init_cloud
@@ -167,6 +168,7 @@ class _Run:
     start: int
     best: float
     t0: float
+    average: ParamAverage | None = None
 
     def state(self) -> dict[str, Any]:
         """Checkpoint extras: what `load_model` needs without the scan, and resume state."""
@@ -187,11 +189,14 @@ class _Run:
                 config=to_dict(self.cfg),
                 model=self.model,
                 optimizer=self.opt,
+                ema=self.average,
                 extra=self.state(),
             )
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Model4D, Config]:
+def load_model(
+    path: str | Path, device: torch.device | str = "cpu", averaged: bool = True
+) -> tuple[Model4D, Config]:
     """Rebuild the model stored in a checkpoint (its config and scan geometry are inside).
 
     Parameters
@@ -200,6 +205,9 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Mo
         ``checkpoints/last.pt`` or ``best.pt`` of a run.
     device : torch.device or str
         Where to put the model.
+    averaged : bool
+        Use the averaged weights (`train.ema_decay`) when the checkpoint has them; False
+        gives the last iterate.
 
     Returns
     -------
@@ -223,6 +231,10 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Mo
     )
     rebind(model)
     restore_checkpoint(ckpt, model, rng=False)
+    if averaged and (ckpt.get("ema") or {}).get("count", 0) > 0:
+        average = ParamAverage(float(ckpt["ema"]["decay"]))
+        average.load_state_dict(ckpt["ema"])
+        average.copy_to(model)
     model.geo = geo
     return model.eval(), cfg
 
@@ -245,7 +257,7 @@ def _start(cfg: Config, run: Path, scan: Scan, info: DistInfo, ckpt: dict | None
     dtype, device = resolve_dtype(cfg.dtype), info.device
     if ckpt is None:
         model = initial_model(cfg, scan, device, dtype)
-        opt, start, extra = make_optimizer(model, cfg), 0, {}
+        opt, start, extra, average = make_optimizer(model, cfg), 0, {}, _average(cfg)
     else:
         n = int(ckpt["extra"]["n_gaussians"])
         model = build_model(
@@ -253,11 +265,21 @@ def _start(cfg: Config, run: Path, scan: Scan, info: DistInfo, ckpt: dict | None
         )
         rebind(model)
         opt = make_optimizer(model, cfg)
-        start, extra = restore_checkpoint(ckpt, model, opt), ckpt["extra"]
+        average = _average(cfg)
+        start, extra = restore_checkpoint(ckpt, model, opt, ema=average), ckpt["extra"]
         log.info("resumed from %s at step %d", last_checkpoint(run), start)
     best = float(extra.get("best_val", -1e9))
     t0 = time.time() - float(extra.get("elapsed_s", 0.0))  # wall time adds up over resumes
-    return _Run(cfg, run, info, scan, model, opt, start, best, t0)
+    return _Run(cfg, run, info, scan, model, opt, start, best, t0, average)
+
+
+def _average(cfg: Config) -> ParamAverage | None:
+    return ParamAverage(cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+
+
+def _ema_start(cfg: Config) -> int:
+    s = cfg.train.ema_start
+    return cfg.gaussians.densify_until if s < 0 else s
 
 
 def _train_step(r: _Run, tdata: _Data, step: int) -> tuple[Tensor, dict, dict | None]:
@@ -275,7 +297,10 @@ def _train_step(r: _Run, tdata: _Data, step: int) -> tuple[Tensor, dict, dict | 
     field = model.deformation
     if fine and field is not None and hasattr(field, "end_step"):
         field.end_step()
-    return loss, parts, _maybe_densify(model, r.opt, cfg, step, r.scan.geo)
+    dens = _maybe_densify(model, r.opt, cfg, step, r.scan.geo)
+    if r.average is not None and step >= _ema_start(cfg):
+        r.average.update(model)
+    return loss, parts, dens
 
 
 def _log_row(r: _Run, loss: Tensor, parts: dict, dens: dict | None) -> dict[str, Any]:
