@@ -46,7 +46,7 @@ def correct_grid(
     (the uncorrected input) is what it checks its result against.
     """
     x = torch.from_numpy(np.ascontiguousarray(vars25))
-    if getattr(model, "whole_grid", False):  # nonlocal steps (nrfix.relax): one call
+    if model.whole_grid:  # nonlocal steps (nrfix.relax): one call
         ref = None if reference is None else torch.from_numpy(reference)[None]
         return model(x[None].to(device), dx, ref)[0].cpu().numpy()
     if getattr(model, "global_operator", False):

@@ -202,6 +202,9 @@ def prior_held(x: torch.Tensor, chi_excision: float = 0.05, dilate: int = 2) -> 
 class NRFixNet(nn.Module):
     """The correction network; ``forward(x)`` returns projected corrected data of x's shape."""
 
+    whole_grid = False
+    """Local steps: ``correct_grid`` applies it patch by patch (`nrfix.relax.PriorRelax`: True)."""
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg

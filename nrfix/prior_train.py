@@ -106,7 +106,7 @@ def guarded_scores(model: torch.nn.Module, bank: list[dict[str, Any]]) -> dict[s
     """
     from nrfix.measure import GUARDED, compare
 
-    relax = getattr(model, "whole_grid", False)  # nrfix.relax: checks against the input
+    relax = model.whole_grid  # nrfix.relax: checks against the input
     rows = {"net": [], "prior": []}
     per: dict[str, list[float]] = {f"{k}_{w}": [] for k in GUARDED for w in ("net", "prior")}
     for item in bank:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nrfix.config import Config
+from nrfix.config import Config, ModelConfig
 from nrfix.constraints import C_A, IDX, constraints, diff1, interior
 from nrfix.measure import CHI_EXCISION, GUARDED, compare, worse
 from nrfix.model import NRFixNet, build_model, check_input, prior_held, project
@@ -53,6 +53,10 @@ def _norms(y: torch.Tensor, dx: float, meas: torch.Tensor) -> tuple[torch.Tensor
     return c["Ham"][meas] ** 2, (c["Mom"] ** 2).sum(dim=1)[meas]
 
 
+DEFAULT_FLOORS = (ModelConfig.chi_floor, ModelConfig.lapse_floor)
+"""(chi, lapse) floors of the projection when none are given: the config's defaults."""
+
+
 def _apply(y0: torch.Tensor, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     f = torch.exp(v)
     return torch.cat(
@@ -67,15 +71,17 @@ def relax(
     betas: torch.Tensor,
     select: bool,
     reference: torch.Tensor | None = None,
-    floors: tuple[float, float] = (1e-4, 1e-4),
+    floors: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """K = len(alphas) relaxation steps of the held cells of y0 (module docstring).
 
     Differentiable in ``alphas``/``betas`` when grad mode is on (training). With ``select``
     the iterate (y0 included) is returned that :func:`select_iterate` picks against
     ``reference`` (the uncorrected input; y0 itself when not given), else the last.
-    ``floors``: the (chi, lapse) floors of the projection (``model.chi_floor``/``lapse_floor``).
+    ``floors``: the (chi, lapse) floors of the projection (``model.chi_floor``/``lapse_floor``;
+    the config's defaults when not given).
     """
+    floors = floors or DEFAULT_FLOORS
     train = torch.is_grad_enabled() and (alphas.requires_grad or betas.requires_grad)
     chi_g = y0[:, IDX["chi"] : IDX["chi"] + 1]
     free = prior_held(y0, dilate=2) * (chi_g >= CHI_EXCISION).to(y0.dtype)
@@ -150,9 +156,9 @@ class PriorRelax(nn.Module):
     whole_grid = True
     """``correct_grid`` calls it once on the whole grid (the steps are not local)."""
 
-    def __init__(self, steps: int, floors: tuple[float, float] = (1e-4, 1e-4)) -> None:
+    def __init__(self, steps: int, floors: tuple[float, float] | None = None) -> None:
         super().__init__()
-        self.floors = floors
+        self.floors = floors or DEFAULT_FLOORS
         self.alphas = nn.Parameter(torch.zeros(steps, dtype=torch.float64))
         self.betas = nn.Parameter(torch.zeros(steps, dtype=torch.float64))
         self.res_scale = 1.0
