@@ -24,6 +24,7 @@ from common.options import (
     threads_option,
 )
 from fcpredict import __version__
+from fcpredict.backbone_names import BACKBONE_NAMES
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,10 +59,8 @@ def _checked(parse: str) -> Any:
     return callback
 
 
-_BACKBONES = click.Choice(
-    ["sevennet-0", "sevennet-l3i5", "sevennet-mf-0", "sevennet-mf-0-r2scan", "sevennet-0-22may2024"]
-)
-"""Pretrained backbones (fcpredict.backbones.BACKBONES; kept here so --help needs no torch)."""
+_BACKBONES = click.Choice(BACKBONE_NAMES)
+"""Pretrained backbones (from the torch-free fcpredict.backbone_names, so --help needs no torch)."""
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from common.config import check_range
+from fcpredict.backbone_names import Backbone
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -26,15 +27,7 @@ _INF = math.inf
 class ModelConfig:
     """Energy model hyper-parameters."""
 
-    kind: Literal[
-        "equiformer",
-        "transformer",
-        "sevennet-0",
-        "sevennet-l3i5",
-        "sevennet-mf-0",
-        "sevennet-mf-0-r2scan",
-        "sevennet-0-22may2024",
-    ] = "equiformer"
+    kind: Literal["equiformer", "transformer", Backbone] = "equiformer"
     """'equiformer' (E(3)-equivariant attention), 'transformer' (non-equivariant baseline) or a
     pretrained SevenNet from the sevenn wheel (:data:`fcpredict.backbones.BACKBONES`; the
     fields below are ignored)."""

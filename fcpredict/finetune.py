@@ -44,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from fcpredict.backbone_names import Backbone
 from fcpredict.graph import Graph
 
 __all__ = ["FinetuneConfig", "Material", "load_material", "hvp_loss", "finetune"]
@@ -53,13 +54,7 @@ __all__ = ["FinetuneConfig", "Material", "load_material", "hvp_loss", "finetune"
 class FinetuneConfig:
     """Settings of :func:`finetune` (small learning rate, few steps, early stopping)."""
 
-    backbone: Literal[
-        "sevennet-0",
-        "sevennet-l3i5",
-        "sevennet-mf-0",
-        "sevennet-mf-0-r2scan",
-        "sevennet-0-22may2024",
-    ] = "sevennet-0"
+    backbone: Backbone = "sevennet-0"
     """Pretrained backbone to fine-tune (:data:`fcpredict.backbones.BACKBONES`)."""
     steps: int = 30
     """Optimizer steps."""

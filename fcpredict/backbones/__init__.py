@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from fcpredict.backbone_names import BACKBONE_NAMES
+
 __all__ = ["BACKBONES", "canonical_backbone", "load_backbone"]
 
-BACKBONES = (
-    "sevennet-0",
-    "sevennet-l3i5",
-    "sevennet-mf-0",
-    "sevennet-mf-0-r2scan",
-    "sevennet-0-22may2024",
-)
+BACKBONES = BACKBONE_NAMES
 """Pretrained backbones (``--backbone``); 'equiformer' is the trainable-from-scratch model.
 
 * 'sevennet-0': SevenNet-0 (11Jul2024; lmax 2, MPtrj, PBE/PBE+U);
