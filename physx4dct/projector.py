@@ -163,26 +163,32 @@ def _window_values(
     sides: list[int],
     strides: list[int],
 ) -> tuple[Tensor, Tensor]:
-    """Flat cell indices and values of one chunk of equal-window Gaussians."""
+    """Flat cell indices and values of one chunk of equal-window Gaussians.
+
+    A box shifted at a grid border adds cells beyond r of its rounded centre; they get 0.
+    The mask is built per axis on the (n, side) offsets and applied without a data-dependent
+    branch, so a chunk never waits for the device (no host sync on CUDA).
+    """
     dim = len(shape)
     start = torch.round(p.detach()).long() - r
-    delta, flat, outside = [], 0, None
+    delta, flat, keep = [], 0, None
     for i in range(dim):
         s_i = start[:, i].clamp(0, shape[i] - sides[i])
         c_i = s_i[:, None] + offs[None, :, i]  # (n, K) cells along axis i
         delta.append(c_i.to(p.dtype) - p[:, i : i + 1])
         flat = flat + c_i * strides[i]
-        if bool((s_i != start[:, i]).any()):  # a shifted box: drop its cells beyond r
-            far = (c_i - start[:, i : i + 1] < 0) | (c_i - start[:, i : i + 1] > 2 * r)
-            outside = far if outside is None else outside | far
+        rel = (s_i - start[:, i])[:, None] + torch.arange(sides[i], device=p.device)
+        axis = [p.shape[0]] + [1] * dim
+        axis[i + 1] = sides[i]
+        keep_i = ((rel >= 0) & (rel <= 2 * r)).reshape(axis)  # (n, 1.., side_i, ..1)
+        keep = keep_i if keep is None else keep & keep_i
     quad = 0.0
     for i in range(dim):
         quad = quad + con[:, i, i, None] * delta[i] * delta[i]
         for j in range(i + 1, dim):
             quad = quad + 2.0 * con[:, i, j, None] * delta[i] * delta[j]
     val = w[:, None] * torch.exp(-0.5 * quad.clamp_min(0.0))
-    if outside is not None:  # the cells a grid without borders would not give it
-        val = val.masked_fill(outside, 0.0)
+    val = torch.where(keep, val.reshape(-1, *sides), 0.0)  # the cells within r only
     return flat.reshape(-1), val.reshape(-1)
 
 

@@ -14,6 +14,7 @@ from physx4dct.projector import (
     raymarch,
     splat_view,
     splat_views,
+    window_accumulate,
 )
 from physx4dct.voxelizer import full_grid, random_subgrid, total_mass, voxelize
 
@@ -118,6 +119,31 @@ def test_voxelizer_mass_and_point_values():
     part = voxelize(means, cov, density, sub)
     block = vol[start[0] : start[0] + 8, start[1] : start[1] + 8, start[2] : start[2] + 8]
     assert float((part - block).abs().max()) < 3e-3 * float(block.max())
+
+
+@pytest.mark.parametrize("shape", [(13, 17), (9, 11, 7)])
+def test_window_accumulate_equals_the_dense_sum_over_each_window(shape):
+    """Each Gaussian adds exactly to the cells within r_i (Chebyshev) of its rounded centre,
+    also when its box is shifted at a border or is wider than the grid (several chunks)."""
+    g = torch.Generator().manual_seed(7)
+    n, dim = 60, len(shape)
+    dims = torch.tensor(shape, dtype=torch.float64)
+    pos = torch.rand(n, dim, generator=g, dtype=torch.float64) * (dims + 6) - 3
+    a = torch.randn(n, dim, dim, generator=g, dtype=torch.float64)
+    conic = a @ a.transpose(1, 2) / 4 + 0.05 * torch.eye(dim, dtype=torch.float64)
+    weight = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
+    radius = torch.tensor([1, 2, 3, 5, 8, 12, 16])[torch.randint(0, 7, (n,), generator=g)]
+    out = window_accumulate(pos, conic, weight, radius, shape, budget=500)
+    cells = torch.stack(
+        torch.meshgrid(*(torch.arange(k) for k in shape), indexing="ij"), -1
+    ).reshape(-1, dim)
+    d = cells[None].double() - pos[:, None]  # (n, cells, dim)
+    quad = torch.einsum("nci,nij,ncj->nc", d, conic, d).clamp_min(0)
+    r = radius.clamp(max=max(shape))
+    near = (cells[None] - torch.round(pos).long()[:, None]).abs().amax(-1) <= r[:, None]
+    dense = (weight[:, None] * torch.exp(-0.5 * quad) * near).sum(0)
+    assert bool((near.sum(1) < (2 * r + 1) ** dim).any())  # some boxes are cut by the border
+    torch.testing.assert_close(out, dense, rtol=1e-12, atol=1e-12)
 
 
 def test_raymarch_uniform_ball_chord_lengths():
