@@ -72,3 +72,21 @@ def test_ensemble_weight_is_chosen_without_the_held_out_material() -> None:
     assert w == 0.3 and sel[0.3] == pytest.approx(1.0)
     mae.pop((mats[0], 0.5))  # its values are never read
     assert bench._nested_w(mae, mats[0])[0] == 0.3
+
+
+def test_one_reading_of_the_target_arithmetic() -> None:
+    """Gain % = 100 (1 - f / z) of the fold means' mean; the worst fold by its worst seed (the
+    first of equal ones); (A) gain >= 30, (B) worst >= -10."""
+    bench = _bench()
+    z = {"a": 2.0, "b": 1.0}
+    rd = bench._reading(z, {"a": [0.8, 1.2], "b": [0.4, 0.6]})
+    assert rd.zero_shot == pytest.approx(1.5) and rd.mean == pytest.approx(0.75)
+    assert rd.gain == pytest.approx(50.0)
+    assert rd.worst_fold == "a" and rd.worst == pytest.approx(40.0)
+    assert rd.a_ok and rd.b_ok
+    rd = bench._reading(z, {"a": [0.8, 1.2], "b": [0.4, 1.15]})
+    assert rd.gain == pytest.approx(100 * (1 - 0.8875 / 1.5))
+    assert rd.worst_fold == "b" and rd.worst == pytest.approx(-15.0)
+    assert rd.a_ok and not rd.b_ok
+    rd = bench._reading({"a": 1.0}, {"a": [0.9, 0.8]})
+    assert rd.gain == pytest.approx(15.0) and not rd.a_ok and rd.b_ok
