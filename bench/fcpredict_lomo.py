@@ -175,6 +175,11 @@ def _nested_w(mae: dict[tuple[str, float], float], held: str) -> tuple[float, di
     return min(W_GRID, key=lambda x: sel[x]), sel
 
 
+def _ensemble_name(a: str, b: str) -> str:
+    """The method name of the energy ensemble E = w E_a + (1 - w) E_b."""
+    return f"{a}*w+{b}"
+
+
 def ensemble(refs: dict[str, Any], folds: list[str], a: str, b: str) -> None:
     """Zero-shot energy ensemble E = w E_a + (1 - w) E_b of two backbones. Its Hessian is
     exactly w Phi_a + (1 - w) Phi_b, so the saved zero-shot force constants of the two are
@@ -188,7 +193,7 @@ def ensemble(refs: dict[str, Any], folds: list[str], a: str, b: str) -> None:
         w, sel = _nested_w(mae, held)
         fc = w * fcs[(a, held)] + (1 - w) * fcs[(b, held)]
         own = {x: mae[(held, x)] for x in W_GRID}  # a diagnostic only (the w sweep table)
-        _record({"held": held, "method": f"{a}*w+{b}", "w": w, "others_mean_by_w": sel,
+        _record({"held": held, "method": _ensemble_name(a, b), "w": w, "others_mean_by_w": sel,
                  "held_mae_by_w": own, **_score(held, fc, refs[held])})  # fmt: skip
 
 
@@ -269,11 +274,28 @@ def equiformer(refs: dict[str, Any], folds: list[str], seeds: list[int]) -> None
             _record({**row, **_score(held, fc, refs[held]), **cost, "steps": EQ_STEPS})
 
 
-ENSEMBLES = ["sevennet-l3i5*w+sevennet-0"]
-METHODS = ["zero", "nn-springs", "equiformer (scratch)", "chgnet", "sevennet-0", "sevennet-l3i5",
-           "sevennet-mf-0", "sevennet-mf-0-r2scan", "sevennet-0-22may2024", *ENSEMBLES,
-           "sevennet-0+species-scale", "sevennet-0+finetune", "sevennet-0+finetune-guard",
-           "sevennet-l3i5+finetune-guard"]  # fmt: skip
+ZERO_SHOT_CANDIDATES = ["sevennet-l3i5", "sevennet-mf-0", "sevennet-mf-0-r2scan",
+                        "sevennet-0-22may2024"]  # fmt: skip
+FINETUNED_CANDIDATES = ["sevennet-0+finetune", "sevennet-0+finetune-guard",
+                        "sevennet-l3i5+finetune-guard"]  # fmt: skip
+
+
+def _ensembles(groups: dict) -> list[str]:
+    """The ensemble methods ('<a>*w+<b>', any ``--pair``) in the rows, in order of appearance:
+    the rows that record their held-out MAE by weight."""
+    return list(dict.fromkeys(k for (_, k), rs in groups.items() if "held_mae_by_w" in rs[-1]))
+
+
+def _candidates(groups: dict) -> list[str]:
+    """Methods held against the issue's baseline, SevenNet-0 zero-shot, in the target tables."""
+    return [*ZERO_SHOT_CANDIDATES, *_ensembles(groups), *FINETUNED_CANDIDATES]
+
+
+def _methods(groups: dict) -> list[str]:
+    """The rows of the main table, in order."""
+    return ["zero", "nn-springs", "equiformer (scratch)", "chgnet", "sevennet-0",
+            *ZERO_SHOT_CANDIDATES, *_ensembles(groups), "sevennet-0+species-scale",
+            *FINETUNED_CANDIDATES]  # fmt: skip
 
 
 def _fmt(vals: list[float], digits: int = 3) -> str:
@@ -294,12 +316,6 @@ def _grouped() -> dict[tuple[str, str], list[dict[str, Any]]]:
             x for x in out[(r["held"], r["method"])] if x.get("seed") != r.get("seed")
         ] + [r]
     return out
-
-
-CANDIDATES = ["sevennet-l3i5", "sevennet-mf-0", "sevennet-mf-0-r2scan", "sevennet-0-22may2024",
-              *ENSEMBLES, "sevennet-0+finetune", "sevennet-0+finetune-guard",
-              "sevennet-l3i5+finetune-guard"]  # fmt: skip
-"""Methods held against the issue's baseline, SevenNet-0 zero-shot, in the target table."""
 
 
 TARGET_GAIN, TARGET_WORST = 30.0, -10.0
@@ -341,7 +357,7 @@ def _yes(ok: bool) -> str:
 def _target(groups: dict, held: list[str]) -> tuple[list[list[Any]], list[str]]:
     """Per fold and candidate: gain over SevenNet-0 zero-shot (mean and worst seed)."""
     rows, notes = [], []
-    for k in CANDIDATES:
+    for k in _candidates(groups):
         gains, worsts, meets = [], [], []
         for m in held:
             zs, ft = groups.get((m, "sevennet-0")), groups.get((m, k))
@@ -372,7 +388,7 @@ def _target_aggregate(groups: dict, held: list[str]) -> tuple[list[list[Any]], l
     over the same folds, and (B) no fold worse than SevenNet-0 zero-shot by > 10 % (worst
     seed). Only a candidate with every fold of the bench can meet it."""
     rows, notes = [], []
-    for k in CANDIDATES:
+    for k in _candidates(groups):
         folds = [m for m in held if groups.get((m, "sevennet-0")) and groups.get((m, k))]
         if not folds:
             continue
@@ -408,7 +424,7 @@ def _ensemble_sweep(groups: dict, held: list[str]) -> tuple[list[list[Any]], lis
     for all folds, i.e. chosen with hindsight: a diagnostic of what any w could reach, not a
     method), from the held-out MAEs by w that the ensemble rows record."""
     rows, notes = [], []
-    for k in ENSEMBLES:
+    for k in _ensembles(groups):
         if not all(groups.get((m, k)) and groups.get((m, "sevennet-0")) for m in held):
             continue
         z = {m: groups[(m, "sevennet-0")][0]["freq_mae_mesh_thz"] for m in held}
@@ -467,13 +483,14 @@ def collect() -> Path:
     from common.results import Table, write_result
 
     groups = _grouped()
-    held = [m for m in MATERIALS if any((m, k) in groups for k in METHODS)]
+    methods = _methods(groups)
+    held = [m for m in MATERIALS if any((m, k) in groups for k in methods)]
     cols = ["held-out", "method", "freq MAE (THz)", "rel. Frobenius", "Cv err (J/K/mol/atom)",
             "S err (J/K/mol/atom)", "F err (kJ/mol/atom)", "max-freq rel. err",
             "imaginary modes pred/DFT", "CPU s"]  # fmt: skip
     rows, summary = [], []
     for m in held:
-        for k in METHODS:
+        for k in methods:
             rs = groups.get((m, k))
             if not rs:
                 continue
@@ -484,7 +501,7 @@ def collect() -> Path:
                          _fmt(v("cv_err_j_k_mol_atom"), 2), _fmt(v("entropy_err_j_k_mol_atom"), 2),
                          _fmt(v("free_energy_err_kj_mol_atom"), 3), _fmt(v("max_freq_rel_err")),
                          imag, cpu])  # fmt: skip
-    for k in METHODS:
+    for k in methods:
         per = [np.mean([r["freq_mae_mesh_thz"] for r in groups[(m, k)]]) for m in held
                if (m, k) in groups]  # fmt: skip
         fro = [np.mean([r["fc_rel_frobenius"] for r in groups[(m, k)]]) for m in held

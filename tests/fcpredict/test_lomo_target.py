@@ -90,3 +90,22 @@ def test_one_reading_of_the_target_arithmetic() -> None:
     assert rd.a_ok and not rd.b_ok
     rd = bench._reading({"a": 1.0}, {"a": [0.9, 0.8]})
     assert rd.gain == pytest.approx(15.0) and not rd.a_ok and rd.b_ok
+
+
+def test_an_ensemble_of_any_pair_is_tabulated() -> None:
+    """The ensemble rows are found by what they record, not by a fixed pair name."""
+    bench = _bench()
+    mats, grid = bench.MATERIALS, bench.W_GRID
+    name = bench._ensemble_name("sevennet-mf-0", "sevennet-0")
+    g = _groups(bench, {m: 1.0 for m in mats}, {})
+    for m in mats:
+        by_w = {str(w): 1.0 - 0.5 * w for w in grid}
+        g[(m, name)] = [{"freq_mae_mesh_thz": 0.6, "w": 0.8, "held_mae_by_w": by_w}]
+    assert bench._ensembles(g) == [name]
+    assert name in bench._candidates(g) and name in bench._methods(g)
+    rows, _ = bench._target_aggregate(g, mats)
+    assert [r[0] for r in rows] == [name] and rows[0][9:] == ["yes", "yes", "yes"]
+    wrows, wnotes = bench._ensemble_sweep(g, mats)
+    assert len(wrows) == len(grid) and {r[0] for r in wrows} == {name}
+    assert wnotes == [f"{name}: (A) holds for w in [0.6, 0.7, 0.8, 0.9, 1.0], (B) for w in "
+                      f"{grid}; both for [0.6, 0.7, 0.8, 0.9, 1.0]"]  # fmt: skip
