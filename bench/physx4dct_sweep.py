@@ -22,6 +22,7 @@ import numpy as np
 import physx4dct_bench as bench  # bench/ is on sys.path when this file is run
 
 OUT_DEFAULT = Path("runs/bench/physx4dct_sweep")
+_SCAN_KEYS = ("views", "photons", "amplitude", "detector")  # points with these equal share a scan
 _ALL = ("static3d", "hexplane4d", "surrogate", "surrogate_centred")
 _STATIC = ("static3d",)
 _G8K = dict(views=900, photons=1e4, it=800, g=(4000, 8000))  # the 4-8k Gaussian budget
@@ -98,26 +99,42 @@ def _fit_key(method: str, args: argparse.Namespace, seed: int) -> dict:
     return {k: v for k, v in cfg.items() if k != "data"}
 
 
+def _link_from_other_point(
+    name: str, point: dict, seed: int, out: Path, files: tuple[str, ...], same=None
+) -> None:
+    """Link `files` (names in a point's seed directory) from the first other point on the same
+    scan (views, photons, amplitude, detector) that has ``files[0]`` and for which
+    ``same(other_name, other_point)`` holds (default: always); nothing if ``files[0]`` is here.
+    """
+    d = out / name / f"seed{seed}"
+    if (d / files[0]).exists():
+        return
+    for other, p in POINTS.items():
+        src = out / other / f"seed{seed}"
+        same_scan = all(p.get(k) == point.get(k) for k in _SCAN_KEYS)
+        if other == name or not same_scan or not (src / files[0]).is_file():
+            continue
+        if same is None or same(other, p):
+            d.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                (d / f).symlink_to((src / f).resolve())
+            return
+
+
 def _link_same_fits(name: str, point: dict, args: argparse.Namespace, seed: int, out: Path):
     """With --reuse: a fit of this point that another point already ran on the same scan with
     the same resolved config (e.g. the static fit of a point that changes a 4D-only setting) is
     linked, not run again.
     """
-    d = args.out / f"seed{seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    key = ("views", "photons", "amplitude", "detector")
+    (args.out / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+    if not args.reuse:
+        return
     for m in point["methods"]:
-        if not args.reuse or (d / f"{m}.json").exists():
-            continue
-        for other, p in POINTS.items():
-            src = out / other / f"seed{seed}"
-            same_scan = all(p.get(k) == point.get(k) for k in key)
-            if other == name or not same_scan or not (src / f"{m}.json").is_file():
-                continue
-            if _fit_key(m, _args(p, out / other, True), seed) == _fit_key(m, args, seed):
-                for f in (f"{m}.json", f"vol_{m}.npy", m):
-                    (d / f).symlink_to((src / f).resolve())
-                break
+
+        def same_fit(other: str, p: dict, m: str = m) -> bool:
+            return _fit_key(m, _args(p, out / other, True), seed) == _fit_key(m, args, seed)
+
+        _link_from_other_point(name, point, seed, out, (f"{m}.json", f"vol_{m}.npy", m), same_fit)
 
 
 def _fit_split(d: Path, method: str, truth: np.ndarray) -> dict:
@@ -140,14 +157,7 @@ def run_point(name: str, point: dict, seed: int, out: Path, reuse: bool) -> dict
     from physx4dct.data import read_scan
 
     args = _args(point, out / name, reuse)
-    scan = args.out / f"seed{seed}" / "scan.pickle"
-    for other, p in POINTS.items():  # the same scan of another point: reuse it
-        src = out / other / f"seed{seed}" / "scan.pickle"
-        key = ("views", "photons", "amplitude", "detector")
-        same = all(p.get(k) == point.get(k) for k in key)
-        if same and other != name and src.is_file() and not scan.exists():
-            scan.parent.mkdir(parents=True, exist_ok=True)
-            scan.symlink_to(src.resolve())
+    _link_from_other_point(name, point, seed, out, ("scan.pickle",))  # the same scan: reuse it
     _link_same_fits(name, point, args, seed, out)
     res = {m: bench.run_one(m, args, seed, args.out) for m in ("fdk_all", "static_oracle")}
     res |= {m: bench.run_one(m, args, seed, args.out) for m in point["methods"]}
