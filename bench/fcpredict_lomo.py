@@ -19,8 +19,9 @@ relative max-frequency error, imaginary modes (prediction / DFT).
 
 Rows are cached in runs/bench/fcpredict/lomo_rows.jsonl so parts can run as separate
 processes (``--part zeroshot``, ``--part finetune --folds NaCl,MgO --seeds 0``, ``--part
-equiformer``); ``--collect`` writes the
-results JSON from the cache.
+equiformer``, ``--part functional`` for the functional table's measurements); ``--collect``
+writes the results JSON from the caches, ``--collect --from-results`` rebuilds it from the rows
+and measurements its own raw section records. Tabulating never runs a model.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "fcpredict" / "phonopy"
 CACHE = REPO / "runs" / "bench" / "fcpredict" / "lomo_rows.jsonl"
 FC_DIR = CACHE.parent / "fc"  # predicted compact fc of the fine-tuned rows (for diagnostics)
+FUNCTIONAL = CACHE.parent / "lomo_functional.json"  # what the functional table shows
+RESULT = REPO / "results" / "fcpredict" / "lomo.json"
 MATERIALS = ["NaCl", "MgO", "Si", "MgB2", "ZnO", "SnO2", "Cr", "CaTiO3"]
 SEEDS = [0, 1, 2]
 FT = dict(steps=30, materials_per_step=3, probes=1, lr=2e-4, w_forces=0.2, force_every=3,
@@ -307,8 +310,10 @@ def _fmt(vals: list[float], digits: int = 3) -> str:
     return f"{m:.{digits}f} +- {sd:.{digits}f}"
 
 
-def _grouped() -> dict[tuple[str, str], list[dict[str, Any]]]:
-    rows = [json.loads(line) for line in CACHE.read_text().splitlines() if line.strip()]
+def _grouped(rows: list[dict[str, Any]] | None = None) -> dict[tuple[str, str], list[dict]]:
+    """Rows by (held-out material, method); ``rows`` default to the row cache."""
+    if rows is None:
+        rows = [json.loads(line) for line in CACHE.read_text().splitlines() if line.strip()]
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:  # the last run of a (held, method, seed) wins
         out.setdefault((r["held"], r["method"]), [])
@@ -451,38 +456,71 @@ LATTICE_LIT = {  # conventional cubic a (A), all-electron, Haas, Tran & Blaha, P
 }
 
 
-def _functional_rows() -> list[list[Any]]:
-    """Conventional cubic lattice constant of the DFT cells of the three cubic sets against
-    typical LDA / PBEsol / PBE values (which functional the shared references used), and the
-    pressure SevenNet-MF-0's two heads see on that cell (its own ASE calculator)."""
+def functional() -> None:
+    """Measure what the functional table shows and save it in ``FUNCTIONAL`` (``--part
+    functional``): the conventional cubic lattice constant of the DFT cells of the three cubic
+    sets, and the pressure SevenNet-MF-0's two heads see on that cell (its own ASE calculator).
+    """
     import warnings
 
     from ase import Atoms
     from sevenn.calculator import SevenNetCalculator
 
+    from common.results import git_commit
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         calcs = {h: SevenNetCalculator("7net-mf-0", device="cpu", modal=h)
                  for h in ("PBE", "R2SCAN")}  # fmt: skip
-    rows = []
-    for m, lit in LATTICE_LIT.items():
+    out = []
+    for m in LATTICE_LIT:
         u = load_phonopy(SHARED / m, produce_fc=False).unitcell
         a = float((8 * abs(np.linalg.det(u.cell)) / len(u)) ** (1 / 3))  # 8 atoms / cube
-        near = min(lit, key=lambda f: abs(lit[f] - a))
-        p = []
+        p = {}
         for h in ("PBE", "R2SCAN"):
             at = Atoms(u.symbols, cell=u.cell, scaled_positions=u.scaled_positions, pbc=True)
             at.calc = calcs[h]
-            p.append(round(float(-at.get_stress()[:3].mean()) * 160.2177, 2))  # eV/A^3 -> GPa
-        rows.append([m, round(a, 3), lit["LDA"], lit["PBEsol"], lit["PBE"], near, *p])
+            p[h] = float(-at.get_stress()[:3].mean()) * 160.2177  # eV/A^3 -> GPa
+        out.append({"material": m, "a_dft_a": a, "pressure_gpa": p, "commit": git_commit()[0]})
+    FUNCTIONAL.parent.mkdir(parents=True, exist_ok=True)
+    FUNCTIONAL.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out), flush=True)
+
+
+def _functional_rows(measured: list[dict[str, Any]]) -> list[list[Any]]:
+    """Rows of the functional table from the measurements of :func:`functional`: which
+    functional the shared references used (the closest typical LDA / PBEsol / PBE lattice
+    constant) and the pressure of SevenNet-MF-0's two heads on the DFT cell. No model runs."""
+    rows = []
+    for r in measured:
+        m, a, p = r["material"], r["a_dft_a"], r["pressure_gpa"]
+        lit = LATTICE_LIT[m]
+        near = min(lit, key=lambda f: abs(lit[f] - a))
+        rows.append([m, round(a, 3), lit["LDA"], lit["PBEsol"], lit["PBE"], near,
+                     round(p["PBE"], 2), round(p["R2SCAN"], 2)])  # fmt: skip
     return rows
 
 
-def collect() -> Path:
-    """Write results/fcpredict/lomo.json from the row cache (means +- sd over seeds)."""
+def _functional_table(measured: list[dict[str, Any]]) -> Any:
+    """The functional table (a common.results.Table) from :func:`functional`'s measurements."""
+    from common.results import Table
+
+    return Table("functional", ["material", "DFT cell a (A)", "LDA a (A)", "PBEsol a (A)",
+                 "PBE a (A)", "closest", "MF-0 PBE head pressure (GPa)",
+                 "MF-0 r2SCAN head pressure (GPa)"], _functional_rows(measured), "Which "
+                 "functional the shared DFT sets use: conventional cubic lattice constant of the "
+                 "cubic sets' DFT cells (POSCAR-unitcell) against typical all-electron values of "
+                 "each functional (Haas, Tran & Blaha, PRB 79, 085104 (2009), rounded), and the "
+                 "pressure of SevenNet-MF-0's two fidelity heads on the DFT cell (negative: the "
+                 "head would shrink it).")  # fmt: skip
+
+
+def collect(rows: list[dict[str, Any]], measured: list[dict[str, Any]] | None) -> Path:
+    """Write results/fcpredict/lomo.json from the bench's rows (means +- sd over seeds) and the
+    functional table's measurements (``None``: no functional table); no model runs."""
     from common.results import Table, write_result
 
-    groups = _grouped()
+    groups = _grouped(rows)
     methods = _methods(groups)
     held = [m for m in MATERIALS if any((m, k) in groups for k in methods)]
     cols = ["held-out", "method", "freq MAE (THz)", "rel. Frobenius", "Cv err (J/K/mol/atom)",
@@ -548,15 +586,9 @@ def collect() -> Path:
               "E_a + (1 - w) E_b), i.e. w chosen with hindsight, against the aggregate reading "
               "of the target: (A) mean >= 30 % below SevenNet-0 zero-shot's, (B) no fold "
               "> 10 % worse than SevenNet-0 zero-shot.", notes=wnotes),
-        Table("functional", ["material", "DFT cell a (A)", "LDA a (A)", "PBEsol a (A)",
-              "PBE a (A)", "closest", "MF-0 PBE head pressure (GPa)",
-              "MF-0 r2SCAN head pressure (GPa)"], _functional_rows(), "Which functional the "
-              "shared DFT sets use: conventional cubic lattice constant of the cubic sets' DFT "
-              "cells (POSCAR-unitcell) against typical all-electron values of each functional "
-              "(Haas, Tran & Blaha, PRB 79, 085104 (2009), rounded), and the pressure of "
-              "SevenNet-MF-0's two fidelity heads on the DFT cell (negative: the head would "
-              "shrink it)."),
     ]  # fmt: skip
+    if measured is not None:
+        tables.append(_functional_table(measured))
     return write_result(
         "fcpredict", "lomo", tables=tables, config={"finetune": FT, "finetune_guard": FT_GUARD,
         "materials": MATERIALS, "mesh": [8, 8, 8], "threads": 1,
@@ -568,7 +600,7 @@ def collect() -> Path:
         "row_commits": sorted({f"{r['method']}: {r['commit'][:10]}" for rs in groups.values()
                                for r in rs if "commit" in r})}, seeds=SEEDS,
         title="fcpredict leave-one-material-out on eight DFT phonopy sets",
-        raw={"rows": [r for rs in groups.values() for r in rs]},
+        raw={"rows": [r for rs in groups.values() for r in rs], "functional": measured},
     )  # fmt: skip
 
 
@@ -576,7 +608,7 @@ def main() -> None:
     """CLI of the bench (see module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=["zeroshot", "backbones", "ensemble", "finetune",
-                    "equiformer", "none"], default="none")  # fmt: skip
+                    "equiformer", "functional", "none"], default="none")  # fmt: skip
     ap.add_argument("--pair", default="sevennet-l3i5,sevennet-0",
                     help="--part ensemble: backbones a,b of E = w E_a + (1 - w) E_b")  # fmt: skip
     ap.add_argument(
@@ -592,9 +624,14 @@ def main() -> None:
                     "(per-material validation guard) or 0 (diagnostic: all others train, last "
                     "weights)")  # fmt: skip
     ap.add_argument("--collect", action="store_true", help="write results/fcpredict/lomo.json")
+    ap.add_argument("--from-results", action="store_true",
+                    help="--collect: rebuild the tables from the rows and measurements recorded "
+                    "in results/fcpredict/lomo.json's raw section (not the run cache)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if args.part != "none":
+    if args.part == "functional":
+        functional()
+    elif args.part != "none":
         need = MATERIALS if args.part in ("zeroshot", "ensemble") else args.folds.split(",")
         refs = {m: load_phonopy(SHARED / m) for m in need}
         if args.part == "zeroshot":
@@ -609,7 +646,17 @@ def main() -> None:
             seeds = [int(s) for s in args.seeds.split(",")]
             finetuned(refs, args.folds.split(","), seeds, args.backbone, args.n_val)
     if args.collect:
-        print(collect())
+        print(collect(*_collected(args.from_results)))
+
+
+def _collected(from_results: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The rows and functional measurements to tabulate: from the run caches, or from the
+    results JSON's raw section (measurements it lacks from the functional cache)."""
+    measured = json.loads(FUNCTIONAL.read_text()) if FUNCTIONAL.is_file() else None
+    if not from_results:
+        return [json.loads(x) for x in CACHE.read_text().splitlines() if x.strip()], measured
+    raw = json.loads(RESULT.read_text())["raw"]
+    return raw["rows"], raw.get("functional") or measured
 
 
 if __name__ == "__main__":

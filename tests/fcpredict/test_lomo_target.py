@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,30 @@ def test_an_ensemble_of_any_pair_is_tabulated() -> None:
     assert len(wrows) == len(grid) and {r[0] for r in wrows} == {name}
     assert wnotes == [f"{name}: (A) holds for w in [0.6, 0.7, 0.8, 0.9, 1.0], (B) for w in "
                       f"{grid}; both for [0.6, 0.7, 0.8, 0.9, 1.0]"]  # fmt: skip
+
+
+def test_tables_are_built_from_recorded_measurements_without_a_model(monkeypatch) -> None:
+    """collect() tabulates the rows and the functional measurements it is given and stores
+    them in the raw section; no model is loaded (sevenn cannot even be imported here)."""
+    import common.results
+
+    bench = _bench()
+    for mod in ("sevenn", "sevenn.calculator", "chgnet"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    measured = [{"material": "NaCl", "a_dft_a": 5.6903, "pressure_gpa": {"PBE": 0.0276,
+                 "R2SCAN": -1.2748}}]  # fmt: skip
+    assert bench._functional_rows(measured) == [["NaCl", 5.69, 5.47, 5.6, 5.7, "PBE", 0.03, -1.27]]
+    rows = [{"held": m, "method": "sevennet-0", "freq_mae_mesh_thz": 1.0, "fc_rel_frobenius": 0.1,
+             "cv_err_j_k_mol_atom": 0.0, "entropy_err_j_k_mol_atom": 0.0,
+             "free_energy_err_kj_mol_atom": 0.0, "max_freq_rel_err": 0.0,
+             "imaginary_modes_pred": 0, "imaginary_modes_ref": 0}
+            for m in bench.MATERIALS]  # fmt: skip
+    got = {}
+    monkeypatch.setattr(common.results, "write_result", lambda *a, **kw: got.update(kw))
+    bench.collect(rows, measured)
+    tables = {t.name: t for t in got["tables"]}
+    assert tables["functional"].rows == bench._functional_rows(measured)
+    assert got["raw"] == {"rows": rows, "functional": measured}
+    assert [r[1] for r in tables["lomo"].rows] == ["sevennet-0"] * len(bench.MATERIALS)
+    bench.collect(rows, None)  # nothing measured: no functional table
+    assert "functional" not in {t.name for t in got["tables"]}
