@@ -515,12 +515,12 @@ def _functional_table(measured: list[dict[str, Any]]) -> Any:
                  "head would shrink it).")  # fmt: skip
 
 
-def collect(rows: list[dict[str, Any]], measured: list[dict[str, Any]] | None) -> Path:
-    """Write results/fcpredict/lomo.json from the bench's rows (means +- sd over seeds) and the
-    functional table's measurements (``None``: no functional table); no model runs."""
+def collect(records: list[dict[str, Any]], measured: list[dict[str, Any]] | None) -> Path:
+    """Write results/fcpredict/lomo.json from the bench's row records (means +- sd over seeds)
+    and the functional table's measurements (``None``: no functional table); no model runs."""
     from common.results import Table, write_result
 
-    groups = _grouped(rows)
+    groups = _grouped(records)
     methods = _methods(groups)
     held = [m for m in MATERIALS if any((m, k) in groups for k in methods)]
     cols = ["held-out", "method", "freq MAE (THz)", "rel. Frobenius", "Cv err (J/K/mol/atom)",
