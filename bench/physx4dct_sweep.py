@@ -43,6 +43,7 @@ POINTS: dict[str, dict] = {
     "v900_g8k_det128": dict(_G8K, detector=128, methods=(*_FOUR_D, "surrogate_residual")),
     # no diaphragm (and tumour) motion: the static fit's error without the breathing
     "v900_g8k_still": dict(_G8K, amplitude=0.0, methods=_STATIC),
+    "v900_g8k_det128_still": dict(_G8K, detector=128, amplitude=0.0, methods=_STATIC),
     # levers on the 4D model's own reconstruction error (`sets`: config of every fit)
     "v900_g8k_det64_it1600": dict(_G8K, detector=64, it=1600, methods=_CENTRED),
     "v900_g8k_det64_coarse320": dict(
