@@ -45,6 +45,13 @@ def seed_option(f: F) -> F:
     )(f)
 
 
+def fixed_seed_option(help: str, default: int = 0) -> Callable[[F], F]:
+    """``--seed N`` with a fixed default, for commands without a config to take it from."""
+    return click.option(
+        "--seed", type=click.IntRange(0), default=default, show_default=True, help=help
+    )
+
+
 def config_options(f: F) -> F:
     """``--preset NAME``, ``--config FILE``, ``--set key=value`` (repeatable)."""
     f = click.option(

@@ -19,6 +19,7 @@ from common.options import (
     allow_config_change_option,
     config_options,
     device_option,
+    fixed_seed_option,
     run_options,
     seed_option,
     threads_option,
@@ -94,7 +95,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     show_default=True,
     help="Supercell = dim x dim x dim conventional fcc cells (4 atoms each).",
 )
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed.")
+@fixed_seed_option("Random seed.")
 def make_data(out: str, n_structures: int, calculator: str, dim: int, seed: int) -> None:
     """Generate strained/rattled/alloyed fcc supercells labelled with an ASE potential through
     phonopy's displacement workflow (OUT/sNNNN/ phonopy_disp.yaml, FORCE_SETS,
@@ -260,7 +261,7 @@ def predict(
     default="sevennet-0",
     help="Backbone to fine-tune (predict --help) [sevennet-0].",
 )
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@fixed_seed_option("Random seed of the fine-tuning (Hessian probes, material order).")
 def finetune(
     data_dirs: tuple[str, ...], val_dirs: tuple[str, ...], output: str, steps: int | None,
     lr: float | None, trainable: str | None, backbone: str, seed: int,

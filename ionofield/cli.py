@@ -17,6 +17,7 @@ from common.options import (
     allow_config_change_option,
     config_options,
     device_option,
+    fixed_seed_option,
     run_options,
     seed_option,
     threads_option,
@@ -300,9 +301,7 @@ def forecast(gims: tuple[str, ...], out: str, seeds: tuple[int, ...], steps: int
 @cli.command()
 @click.argument("gim", type=_gim_path, required=False)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option(
-    "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the fit."
-)
+@fixed_seed_option("Seed of the fit.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps.")
 @click.option(
     "--obs",

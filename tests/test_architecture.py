@@ -111,3 +111,29 @@ def test_cli_import_is_light(tool: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", f"{tool}.cli imports {out.stdout.strip()} at import time"
+
+
+def _undocumented(cmd, path: list[str]) -> list[str]:
+    """Options without help text and commands without a docstring, walked recursively."""
+    import click
+
+    out = [
+        f"{' '.join(path)} {'/'.join(p.opts)}"
+        for p in cmd.params
+        if isinstance(p, click.Option) and not (p.help or "").strip()
+    ]
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            out += _undocumented(sub, [*path, name])
+    elif not (cmd.help or "").strip():
+        out.append(f"{' '.join(path)}: no help text")
+    return out
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_every_command_and_option_has_help(tool: str) -> None:
+    """`--help` on every command and option says what it does (no bare option names)."""
+    import importlib
+
+    cli = importlib.import_module(f"{tool}.cli").cli
+    assert _undocumented(cli, [tool]) == []
