@@ -56,6 +56,13 @@ class ParamAverage:
         """What a checkpoint stores to resume the average."""
         return {"decay": self.decay, "count": self.count, "avg": dict(self.avg)}
 
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ParamAverage:
+        """The average a checkpoint stored (`state_dict`), decay included."""
+        average = cls(float(state["decay"]))
+        average.load_state_dict(state)
+        return average
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore `state_dict`."""
         self.decay, self.count = float(state["decay"]), int(state["count"])

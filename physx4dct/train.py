@@ -232,9 +232,7 @@ def load_model(
     rebind(model)
     restore_checkpoint(ckpt, model, rng=False)
     if averaged and (ckpt.get("ema") or {}).get("count", 0) > 0:
-        average = ParamAverage(float(ckpt["ema"]["decay"]))
-        average.load_state_dict(ckpt["ema"])
-        average.copy_to(model)
+        ParamAverage.from_state(ckpt["ema"]).copy_to(model)
     model.geo = geo
     return model.eval(), cfg
 

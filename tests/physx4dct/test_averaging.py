@@ -29,6 +29,9 @@ def test_running_mean_then_ema():
     _set(model, 0.0)
     avg.copy_to(model)
     assert torch.allclose(model.bias, torch.tensor([2.25]))
+    back = ParamAverage.from_state(avg.state_dict())  # what load_model rebuilds
+    assert (back.decay, back.count) == (0.5, 3)
+    assert all(torch.equal(back.avg[k], v) for k, v in avg.avg.items())
 
 
 def test_shape_change_restarts_the_average():
