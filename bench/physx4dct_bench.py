@@ -241,6 +241,8 @@ def _targets(results: dict[str, list[dict]], voxel_mm: float) -> list[list]:
         m, s, word = _paired(runs, static)
         hm, hs, hword = _paired(runs, results.get("hexplane4d") or [])
         few = f"n={len(runs)}, no verdict" if len(runs) < 3 else ""
+        no_hex = hword == "n/a" or name == "hexplane4d"  # no HexPlane run to compare with
+        vs_hex = "-" if no_hex else f"{hm:+.2f} ± {hs:.2f} ({hword})"
         rows.append(
             [
                 name,
@@ -251,7 +253,7 @@ def _targets(results: dict[str, list[dict]], voxel_mm: float) -> list[list]:
                 f"{m:+.2f} ± {s:.2f} ({word})",
                 f"{bound:.2f} ± {bound_sd:.2f}",
                 few or ("met" if m - s >= 3.0 else "not met"),
-                "-" if name == "hexplane4d" else f"{hm:+.2f} ± {hs:.2f} ({hword})",
+                vs_hex,
             ]
         )
     return rows
