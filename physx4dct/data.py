@@ -30,7 +30,16 @@ from physx4dct.phantom import (
 from physx4dct.projector import raymarch
 from physx4dct.scan import Scan, Views, phase_bins
 
-__all__ = ["Views", "Scan", "read_scan", "write_scan", "simulate_scan", "phase_bins"]
+__all__ = [
+    "Views",
+    "Scan",
+    "read_scan",
+    "write_scan",
+    "simulate_scan",
+    "phase_bins",
+    "truth_volumes",
+    "cycle_phase_times",
+]
 
 
 def write_scan(scan: Scan, path: str | Path, layout: str = "x2") -> None:
@@ -141,6 +150,33 @@ def _noisy(
     return (depth / to_phys).astype(np.float32)
 
 
+def truth_volumes(cfg: PhantomConfig, times_s: np.ndarray) -> np.ndarray:
+    """(T, nx, ny, nz) ground truth at `times_s`: the phantom drawn `oversample` times finer
+    at each time and block-averaged onto the scoring grid (what `simulate_scan` stores).
+    """
+    geo, trace = geometry_of(cfg), _trace(cfg)
+    on = 0.0 if cfg.static else 1.0
+    fine, k = _fine_geometry(geo, cfg.oversample), cfg.oversample
+    phi, d = trace.at(np.asarray(times_s, dtype=np.float64))
+    vols = [_block_mean(_thorax(cfg, fine, on * dd, on * p), k).numpy() for p, dd in zip(phi, d)]
+    return np.stack(vols).astype(np.float32)
+
+
+def cycle_phase_times(cfg: PhantomConfig) -> np.ndarray:
+    """(C, n_phases) times (s) of the phases k / n_phases of every whole breathing cycle of
+    the scan; `simulate_scan` scores the middle cycle's row only.
+    """
+    trace = _trace(cfg)
+    first = math.ceil(trace.phase_cycles[0])
+    last = math.floor(trace.phase_cycles[-1]) - 1  # the last cycle that ends inside the scan
+    return np.array(
+        [
+            [trace.time_of_phase(c + k / cfg.n_phases) for k in range(cfg.n_phases)]
+            for c in range(first, last + 1)
+        ]
+    )
+
+
 def motion_truth(cfg: PhantomConfig, trace: BreathingTrace, times: np.ndarray) -> dict:
     """Ground-truth tumour centre (N, 3) and diaphragm apex height (N,) in mm at `times`."""
     phi, d = trace.at(times)
@@ -177,14 +213,7 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
         train = train.subset(np.arange(0, n, cfg.sparse_stride))
     mid = math.floor(trace.at(cfg.scan_s / 2)[0])
     vt = np.array([trace.time_of_phase(mid + k / cfg.n_phases) for k in range(cfg.n_phases)])
-    on = 0.0 if cfg.static else 1.0
-    fine, k = _fine_geometry(geo, cfg.oversample), cfg.oversample
-    vols = np.stack(
-        [
-            _block_mean(_thorax(cfg, fine, on * dd, on * p), k).numpy()
-            for p, dd in zip(*trace.at(vt))
-        ]
-    )
+    vols = truth_volumes(cfg, vt)
     step = max(1, len(trace.time_s) // 3000)
     bt = trace.time_s[::step]
     breathing = {

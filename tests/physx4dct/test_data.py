@@ -115,3 +115,29 @@ def test_phantom_diaphragm_moves_and_static_does_not(tiny_scan_path):
         PhantomConfig(n_views=4, n_val=0, detector=16, volume=16, static=True, n_phases=2)
     )
     np.testing.assert_array_equal(still.volumes[0], still.volumes[1])
+
+
+def test_every_cycle_has_its_truth(tiny_scan_path):
+    """`cycle_phase_times` holds the scored (middle) cycle, its phases advance by 1/P of a cycle,
+    and `truth_volumes` at those times is exactly the truth `simulate_scan` stored."""
+    from physx4dct.data import cycle_phase_times, truth_volumes
+    from physx4dct.phantom import make_trace
+    from tests.physx4dct.conftest import TINY
+
+    scan = read_scan(tiny_scan_path)
+    times = cycle_phase_times(TINY)
+    trace = make_trace(
+        TINY.scan_s, TINY.period_s, TINY.trace, period_jitter=TINY.period_jitter,
+        amplitude_jitter=TINY.amplitude_jitter, drift=TINY.drift, seed=TINY.seed,
+    )  # fmt: skip
+    assert times.shape[1] == TINY.n_phases and len(times) >= 10  # 60 s at ~4 s per breath
+    assert times.min() >= 0 and times.max() <= TINY.scan_s
+    phase = trace.at(times.ravel())[0].reshape(times.shape)
+    np.testing.assert_allclose(np.diff(phase, axis=1), 1 / TINY.n_phases, atol=1e-6)
+    row = int(np.argmin(np.abs(times[:, 0] - scan.volume_time_s[0])))
+    np.testing.assert_allclose(times[row], scan.volume_time_s, atol=1e-9)
+    np.testing.assert_array_equal(truth_volumes(TINY, times[row][:2]), scan.volumes[:2])
+    irregular = PhantomConfig(volume=16, detector=16, trace="irregular")  # cycles differ
+    t = cycle_phase_times(irregular)[[2, 3], 5]
+    a, b = truth_volumes(irregular, t)
+    assert np.abs(a - b).max() > 1e-3  # same phase, another depth of breath
