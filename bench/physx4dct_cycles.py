@@ -47,6 +47,28 @@ def score_cycles(run: Path, times: np.ndarray, truth: list[np.ndarray]) -> list[
     return out
 
 
+def _depth_row(scan_path: Path, times: np.ndarray, raw: dict) -> list:
+    """How deep the scored (middle) cycle breathes among all cycles of the scan: diaphragm
+    excursion (mm) over each cycle's phases, from the trace stored in the scan."""
+    from physx4dct.data import read_scan
+
+    scan = read_scan(scan_path)
+    b = scan.breathing
+    dia = np.interp(times, np.asarray(b["time"]), np.asarray(b["diaphragm_mm"]))
+    exc = np.ptp(dia, axis=1)
+    mid = int(np.argmin(np.abs(times[:, 0] - scan.volume_time_s[0])))
+    raw.update(diaphragm_excursion_mm=exc.tolist(), middle_cycle=mid)
+    rank = int(np.sum(exc < exc[mid])) + 1
+    return [
+        int(scan_path.parent.name.removeprefix("seed")),
+        len(times),
+        f"{exc[mid]:.1f}",
+        f"{rank} of {len(exc)}",
+        f"{np.median(exc):.1f}",
+        f"{exc.min():.1f}-{exc.max():.1f}",
+    ]
+
+
 def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], str]:
     """Per-seed differences a - b and 'mean ± sd' (sd over seeds)."""
     from common.results import mean_sd
@@ -78,11 +100,15 @@ def main() -> None:
     mid: dict[str, dict[int, float]] = {}
     every: dict[str, dict[int, float]] = {}
     raw: dict[str, dict] = {}
+    depth_rows: list[list] = []
     for seed in seeds:
         pcfg = dataclasses.replace(base, seed=seed)
         times = cycle_phase_times(pcfg)
         truth = [truth_volumes(pcfg, row) for row in times]
         raw[str(seed)] = {"cycle_times_s": times.tolist()}
+        depth_rows.append(
+            _depth_row(args.out / f"seed{seed}" / "scan.pickle", times, raw[str(seed)])
+        )
         for name in FITS:
             rows = [r for r in bench["raw"]["runs"].get(name, []) if r["seed"] == seed]
             path = args.out / f"seed{seed}" / name
@@ -131,10 +157,24 @@ def main() -> None:
         f"whole breathing cycle of each seed's scan (cycles per seed: {n_cycles}) instead of "
         "the middle cycle only; X²-Gaussian PSNR3D, mean ± sd over seeds, Δ paired per seed.",
     )
+    depth = Table(
+        "depth",
+        [
+            "seed",
+            "cycles",
+            "middle cycle: diaphragm excursion (mm)",
+            "its rank (1 = shallowest)",
+            "median over cycles (mm)",
+            "range over cycles (mm)",
+        ],
+        depth_rows,
+        caption="How deep each seed's scored (middle) breathing cycle is among the whole "
+        "cycles of its scan: peak-to-peak diaphragm position over the 10 phases of a cycle.",
+    )
     path = write_result(
         "physx4dct",
         args.name,
-        tables=[table],
+        tables=[table, depth],
         config={"bench": str(args.bench), "out": str(args.out), "bench_config": bench["config"]},
         seeds=seeds,
         title=f"{args.bench.stem} scored at every breathing cycle",
