@@ -162,6 +162,11 @@ def truth_volumes(cfg: PhantomConfig, times_s: np.ndarray) -> np.ndarray:
     return np.stack(vols).astype(np.float32)
 
 
+def _phase_times(trace: BreathingTrace, cycle: int, n_phases: int) -> np.ndarray:
+    """Times (s) of the phases k / n_phases of breathing cycle `cycle` of `trace`."""
+    return np.array([trace.time_of_phase(cycle + k / n_phases) for k in range(n_phases)])
+
+
 def cycle_phase_times(cfg: PhantomConfig) -> np.ndarray:
     """(C, n_phases) times (s) of the phases k / n_phases of every whole breathing cycle of
     the scan; `simulate_scan` scores the middle cycle's row only.
@@ -169,12 +174,7 @@ def cycle_phase_times(cfg: PhantomConfig) -> np.ndarray:
     trace = _trace(cfg)
     first = math.ceil(trace.phase_cycles[0])
     last = math.floor(trace.phase_cycles[-1]) - 1  # the last cycle that ends inside the scan
-    return np.array(
-        [
-            [trace.time_of_phase(c + k / cfg.n_phases) for k in range(cfg.n_phases)]
-            for c in range(first, last + 1)
-        ]
-    )
+    return np.stack([_phase_times(trace, c, cfg.n_phases) for c in range(first, last + 1)])
 
 
 def motion_truth(cfg: PhantomConfig, trace: BreathingTrace, times: np.ndarray) -> dict:
@@ -212,7 +212,7 @@ def simulate_scan(cfg: PhantomConfig) -> Scan:
     if cfg.sparse_stride > 1:
         train = train.subset(np.arange(0, n, cfg.sparse_stride))
     mid = math.floor(trace.at(cfg.scan_s / 2)[0])
-    vt = np.array([trace.time_of_phase(mid + k / cfg.n_phases) for k in range(cfg.n_phases)])
+    vt = _phase_times(trace, mid, cfg.n_phases)
     vols = truth_volumes(cfg, vt)
     step = max(1, len(trace.time_s) // 3000)
     bt = trace.time_s[::step]
