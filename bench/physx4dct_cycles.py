@@ -26,16 +26,14 @@ FITS = ("static3d", "hexplane4d", "surrogate", "surrogate_centred", "surrogate_r
 """Gaussian fits scored, when the benchmark ran them (static3d is the reference)."""
 
 
-def score_cycles(run: Path, times: np.ndarray, truth: list[np.ndarray]) -> list[float]:
-    """Mean PSNR3D (X²) over the phases of each cycle for the fit in `run`."""
+def score_cycles(run: Path, scan, times: np.ndarray, truth: list[np.ndarray]) -> list[float]:
+    """Mean PSNR3D (X²) over the phases of each cycle for the fit in `run` of `scan`."""
     import torch
 
-    from physx4dct.data import read_scan
     from physx4dct.evaluate import model_volume
     from physx4dct.metrics import psnr3d_x2
     from physx4dct.train import load_model
 
-    scan = read_scan(run.parent / "scan.pickle")
     model, _ = load_model(run / "checkpoints" / "last.pt", "cpu")
     out = []
     for row, gts in zip(times, truth):
@@ -47,12 +45,9 @@ def score_cycles(run: Path, times: np.ndarray, truth: list[np.ndarray]) -> list[
     return out
 
 
-def _depth_row(scan_path: Path, times: np.ndarray, raw: dict) -> list:
+def _depth_row(seed: int, scan, times: np.ndarray, raw: dict) -> list:
     """How deep the scored (middle) cycle breathes among all cycles of the scan: diaphragm
     excursion (mm) over each cycle's phases, from the trace stored in the scan."""
-    from physx4dct.data import read_scan
-
-    scan = read_scan(scan_path)
     b = scan.breathing
     dia = np.interp(times, np.asarray(b["time"]), np.asarray(b["diaphragm_mm"]))
     exc = np.ptp(dia, axis=1)
@@ -60,7 +55,7 @@ def _depth_row(scan_path: Path, times: np.ndarray, raw: dict) -> list:
     raw.update(diaphragm_excursion_mm=exc.tolist(), middle_cycle=mid)
     rank = int(np.sum(exc < exc[mid])) + 1
     return [
-        int(scan_path.parent.name.removeprefix("seed")),
+        seed,
         len(times),
         f"{exc[mid]:.1f}",
         f"{rank} of {len(exc)}",
@@ -91,7 +86,7 @@ def main() -> None:
     from common.config import from_dict
     from common.results import Table, mean_sd, write_result
     from physx4dct.config import PhantomConfig
-    from physx4dct.data import cycle_phase_times, truth_volumes
+    from physx4dct.data import cycle_phase_times, read_scan, truth_volumes
 
     torch.set_num_threads(1)
     bench = json.loads(args.bench.read_text())
@@ -106,15 +101,14 @@ def main() -> None:
         times = cycle_phase_times(pcfg)
         truth = [truth_volumes(pcfg, row) for row in times]
         raw[str(seed)] = {"cycle_times_s": times.tolist()}
-        depth_rows.append(
-            _depth_row(args.out / f"seed{seed}" / "scan.pickle", times, raw[str(seed)])
-        )
+        scan = read_scan(args.out / f"seed{seed}" / "scan.pickle")  # read once per seed
+        depth_rows.append(_depth_row(seed, scan, times, raw[str(seed)]))
         for name in FITS:
             rows = [r for r in bench["raw"]["runs"].get(name, []) if r["seed"] == seed]
             path = args.out / f"seed{seed}" / name
             if not rows or not (path / "checkpoints" / "last.pt").is_file():
                 continue
-            per = score_cycles(path, times, truth)
+            per = score_cycles(path, scan, times, truth)
             print(f"seed {seed} {name}: {len(per)} cycles, {np.mean(per):.2f} dB", flush=True)
             raw[str(seed)][name] = per
             every.setdefault(name, {})[seed] = float(np.mean(per))
