@@ -122,6 +122,18 @@ def _volumes(name: str, args: argparse.Namespace, seed: int, scan, scan_path: Pa
     return model_volumes(model, scan), extra
 
 
+def _revoxelised(run: Path, scan) -> np.ndarray | None:
+    """The volumes of a finished fit voxelised by the current `model_volumes` (None when
+    the method has no fit, e.g. FDK)."""
+    from physx4dct.evaluate import model_volumes
+    from physx4dct.train import load_model
+
+    ckpt = run / "checkpoints" / "last.pt"
+    if not ckpt.is_file():
+        return None
+    return model_volumes(load_model(ckpt, "cpu")[0], scan)
+
+
 def run_one(name: str, args: argparse.Namespace, seed: int, out: Path) -> dict:
     """Scores of one method on the scan of one seed (cached as JSON in `out`)."""
     import torch
@@ -134,9 +146,12 @@ def run_one(name: str, args: argparse.Namespace, seed: int, out: Path) -> dict:
     cache = out / f"seed{seed}" / f"{name}.json"
     if args.reuse and cache.is_file():
         res = json.loads(cache.read_text())
-        if args.rescore:  # the metric code changed: score the saved volumes again
+        if args.rescore:  # the scoring code changed: voxelise the fit again, score again
             scan = read_scan(out / f"seed{seed}" / "scan.pickle")
-            vols = np.load(out / f"seed{seed}" / f"vol_{name}.npy")
+            vols = _revoxelised(out / f"seed{seed}" / name, scan)
+            if vols is None:
+                vols = np.load(out / f"seed{seed}" / f"vol_{name}.npy")
+            np.save(out / f"seed{seed}" / f"vol_{name}.npy", vols.astype(np.float32))
             res.update(score_volumes(vols, scan.volumes), motion=score_motion(vols, scan))
             cache.write_text(json.dumps(res))
         return res
@@ -415,7 +430,9 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--reuse", action="store_true", help="Keep finished runs (JSON cache).")
     ap.add_argument(
-        "--rescore", action="store_true", help="With --reuse: re-score the saved volumes."
+        "--rescore",
+        action="store_true",
+        help="With --reuse: voxelise finished fits again, re-score every method.",
     )
     ap.add_argument("--cached-only", action="store_true", help="Only tabulate runs already cached.")
     ap.add_argument("--out", type=Path, default=OUT_DEFAULT)

@@ -39,6 +39,9 @@ __all__ = [
     "phase_bins",
     "truth_volumes",
     "cycle_phase_times",
+    "fine_geometry",
+    "block_mean",
+    "truth_oversample",
 ]
 
 
@@ -94,7 +97,7 @@ def _trace(cfg: PhantomConfig) -> BreathingTrace:
     )
 
 
-def _fine_geometry(geo: ConeGeometry, k: int) -> ConeGeometry:
+def fine_geometry(geo: ConeGeometry, k: int) -> ConeGeometry:
     """The same volume on a grid k times finer (same extent, hence the same scene scale)."""
     return dataclasses.replace(
         geo,
@@ -103,13 +106,20 @@ def _fine_geometry(geo: ConeGeometry, k: int) -> ConeGeometry:
     )
 
 
+def truth_oversample(scan: Scan) -> int:
+    """Sub-samples per axis behind each ground-truth voxel: the phantom's `oversample` (its
+    truth is the mean of that many^3 samples per voxel); 1 for scans from elsewhere.
+    """
+    return max(1, int(scan.meta.get("oversample", 1) or 1))
+
+
 def _thorax(cfg: PhantomConfig, geo: ConeGeometry, d: float, phi: float) -> torch.Tensor:
     """The phantom sampled on `geo`'s voxel centres (edges anti-aliased over one voxel)."""
     pts = voxel_centres(geo, torch.float32) / geo.scale
     return thorax_volume(pts, d, phi, cfg.amplitude_mm, geo.dVoxel[0])
 
 
-def _block_mean(vol: torch.Tensor, k: int) -> torch.Tensor:
+def block_mean(vol: torch.Tensor, k: int) -> torch.Tensor:
     """Mean over k^3 blocks: the scoring-grid truth of a k times finer volume."""
     if k == 1:
         return vol
@@ -125,7 +135,7 @@ def _project(
     times: np.ndarray,
 ) -> np.ndarray:
     """Each view ray-marched through the phantom at its own time on the oversampled grid."""
-    fine = _fine_geometry(geo, cfg.oversample)
+    fine = fine_geometry(geo, cfg.oversample)
     phi, d = trace.at(times)
     if cfg.static:
         phi, d = np.zeros_like(phi), np.zeros_like(d)
@@ -156,9 +166,9 @@ def truth_volumes(cfg: PhantomConfig, times_s: np.ndarray) -> np.ndarray:
     """
     geo, trace = geometry_of(cfg), _trace(cfg)
     on = 0.0 if cfg.static else 1.0
-    fine, k = _fine_geometry(geo, cfg.oversample), cfg.oversample
+    fine, k = fine_geometry(geo, cfg.oversample), cfg.oversample
     phi, d = trace.at(np.asarray(times_s, dtype=np.float64))
-    vols = [_block_mean(_thorax(cfg, fine, on * dd, on * p), k).numpy() for p, dd in zip(phi, d)]
+    vols = [block_mean(_thorax(cfg, fine, on * dd, on * p), k).numpy() for p, dd in zip(phi, d)]
     return np.stack(vols).astype(np.float32)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from physx4dct.data import Scan, phase_bins
+from physx4dct.data import Scan, block_mean, fine_geometry, phase_bins, truth_oversample
 from physx4dct.fdk import fdk
 from physx4dct.metrics import volume_metrics
 from physx4dct.model import Model4D
@@ -22,20 +22,37 @@ __all__ = ["model_volumes", "fdk_volumes", "score_volumes", "score_scan", "motio
 
 @torch.no_grad()
 def model_volume(
-    model: Model4D, scan: Scan, time_s: float | None, budget: int = 4_000_000
+    model: Model4D,
+    scan: Scan,
+    time_s: float | None,
+    budget: int = 4_000_000,
+    oversample: int | None = None,
 ) -> torch.Tensor:
-    """Voxelised model (nx, ny, nz) at time `time_s` (None or static model: canonical)."""
+    """Voxelised model (nx, ny, nz) at time `time_s` (None or static model: canonical).
+
+    Sampled as the scan's ground truth is: the mean of `oversample`^3 points per voxel on the
+    finer grid (default `data.truth_oversample`: the phantom's oversampling, 1 for external
+    scans). One point per voxel would compare a sharp model's value at the voxel centre with
+    a cell average, which penalises resolving what the projections resolve.
+    """
+    k = truth_oversample(scan) if oversample is None else oversample
     dtype = model.cloud.xyz.dtype
     t = None if time_s is None else torch.tensor(time_s / scan.scan_s, dtype=dtype)
     means, cov, dens, _ = model.gaussians_at(t)
-    return voxelize(means, cov, dens, full_grid(scan.geo), budget)
+    vol = voxelize(means, cov, dens, full_grid(fine_geometry(scan.geo, k)), budget)
+    return block_mean(vol, k)
 
 
-def model_volumes(model: Model4D, scan: Scan) -> np.ndarray:
-    """(P, nx, ny, nz) volumes at the ground-truth times."""
+def model_volumes(model: Model4D, scan: Scan, oversample: int | None = None) -> np.ndarray:
+    """(P, nx, ny, nz) volumes at the ground-truth times (sampling: `model_volume`)."""
     times = scan.volume_time_s if scan.volume_time_s is not None else [None]
     return np.stack(
-        [model_volume(model, scan, None if t is None else float(t)).float().numpy() for t in times]
+        [
+            model_volume(model, scan, None if t is None else float(t), oversample=oversample)
+            .float()
+            .numpy()
+            for t in times
+        ]
     )
 
 
