@@ -135,7 +135,7 @@ def main() -> None:
                 per_seed,
             ]
         )
-    n_cycles = {s: len(raw[str(s)]["cycle_times_s"]) for s in seeds}
+    n_cycles = ", ".join(f"seed {s}: {len(raw[str(s)]['cycle_times_s'])}" for s in seeds)
     table = Table(
         "cycles",
         [

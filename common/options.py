@@ -45,10 +45,10 @@ def seed_option(f: F) -> F:
     )(f)
 
 
-def fixed_seed_option(help: str, default: int = 0) -> Callable[[F], F]:
+def fixed_seed_option(text: str, default: int = 0) -> Callable[[F], F]:
     """``--seed N`` with a fixed default, for commands without a config to take it from."""
     return click.option(
-        "--seed", type=click.IntRange(0), default=default, show_default=True, help=help
+        "--seed", type=click.IntRange(0), default=default, show_default=True, help=text
     )
 
 
