@@ -34,15 +34,18 @@ import numpy as np
 OUT_DEFAULT = Path("runs/bench/physx4dct_cpu")
 METHODS = ("fdk_binned", "fdk_all", "static_oracle", "static3d", "hexplane4d", "surrogate")
 """Default methods; ``physx_best`` (the fusion study's best mode), ``surrogate_centred``
-(the surrogate model driven by s - mean(s)) and ``surrogate_residual`` (the centred surrogate
-plus a HexPlane residual at absolute time) are available too."""
+(the surrogate model driven by s - mean(s)), ``surrogate_residual`` (the centred surrogate
+plus a HexPlane residual at absolute time) and ``surrogate_refined`` (that model with its
+signal refined on the projections, ``fusion.surrogate_refine_lr``) are available too."""
 _SURROGATE = {"fusion.fusion_mode": "surrogate"}  # the rest from presets/fusion/surrogate.yaml
 _SURROGATE_CENTRED = {**_SURROGATE, "fusion.surrogate_centre": True}
 _SURROGATE_RESIDUAL = {**_SURROGATE_CENTRED, "fusion.surrogate_residual": True}
+_SURROGATE_REFINED = {**_SURROGATE_RESIDUAL, "fusion.surrogate_refine_lr": 2e-3}
 _SURROGATES = {
     "surrogate": _SURROGATE,
     "surrogate_centred": _SURROGATE_CENTRED,
     "surrogate_residual": _SURROGATE_RESIDUAL,
+    "surrogate_refined": _SURROGATE_REFINED,
 }
 _PHYSX_BEST = {
     "fusion.fusion_mode": "learnable_alpha",
@@ -471,6 +474,7 @@ def main() -> None:
         "surrogate": _SURROGATE,
         "surrogate_centred": _SURROGATE_CENTRED,
         "surrogate_residual": _SURROGATE_RESIDUAL,
+        "surrogate_refined": _SURROGATE_REFINED,
         "physx_best": _PHYSX_BEST,
         "merged_from": merged,
         "fit_sets": args.sets,

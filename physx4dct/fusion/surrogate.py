@@ -46,6 +46,16 @@ class SurrogateField(AnchorBinding):
         dtype, n_anchors = self.anchors.dtype, self.anchors.shape[0]
         self.register_buffer("surrogate", torch.zeros(2, GRID, dtype=dtype))
         self.coef = nn.Parameter(torch.zeros(n_anchors, 2, 3, dtype=dtype))
+        if cfg.surrogate_refine_lr > 0:  # learned correction of s (surrogate_refine_lr)
+            self.refine = nn.Parameter(torch.zeros(GRID, dtype=dtype))
+        else:
+            self.refine = None
+
+    def signal_grid(self) -> Tensor:
+        """(2, GRID) s (with its learned correction, if any) and ds/dt on the time grid."""
+        if self.refine is None:
+            return self.surrogate
+        return torch.cat([(self.surrogate[0] + self.refine)[None], self.surrogate[1:]])
 
     @torch.no_grad()
     def set_surrogate(self, grid: np.ndarray) -> None:
@@ -60,7 +70,7 @@ class SurrogateField(AnchorBinding):
         x = times.to(self.surrogate).reshape(-1).clamp(0.0, 1.0) * (GRID - 1)
         i0 = x.floor().long().clamp(max=GRID - 2)
         f = (x - i0.to(x))[:, None]
-        sig = self.surrogate.t()
+        sig = self.signal_grid().t()
         out = sig[i0] * (1 - f) + sig[i0 + 1] * f
         if not self.cfg.surrogate_hysteresis:
             out = out * out.new_tensor([1.0, 0.0])
@@ -75,7 +85,7 @@ class SurrogateField(AnchorBinding):
         """
         sig = self.signal_at(times)
         if self.cfg.surrogate_centre:
-            ref = self.surrogate.mean(1)
+            ref = self.signal_grid().mean(1)
             if not self.cfg.surrogate_hysteresis:
                 ref = ref * ref.new_tensor([1.0, 0.0])
             sig = sig - ref
@@ -105,10 +115,14 @@ class SurrogateField(AnchorBinding):
         )
 
     def param_groups(self, base_lr: float) -> list[dict]:
-        """The motion coefficients at ``surrogate_lr``; with a residual, the HexPlane groups
-        at ``base_lr`` (`HexPlaneField.param_groups`).
+        """The motion coefficients at ``surrogate_lr``, the signal correction at
+        ``surrogate_refine_lr``; with a residual, the HexPlane groups at ``base_lr``
+        (`HexPlaneField.param_groups`).
         """
         groups = [
             {"params": [self.coef], "lr": self.cfg.surrogate_lr, "name": "surrogate", "decay": True}
         ]
+        if self.refine is not None:
+            lr = self.cfg.surrogate_refine_lr
+            groups.append({"params": [self.refine], "lr": lr, "name": "signal", "decay": True})
         return groups + (self.residual.param_groups(base_lr) if self.residual else [])

@@ -242,6 +242,12 @@ class FusionConfig:
     surrogate_centre: bool = False
     """Drive the anchors by s - mean(s) (and ds/dt - its mean) over the scan, so zero motion is
     the time-averaged anatomy that the static coarse stage fits, not the exhale end s = 0."""
+    surrogate_refine_lr: float = 0.0
+    """Adam lr of a learned correction to s on the stored time grid (0 = the extracted signal
+    is kept as is). The extracted s is a linear read-out of edge profiles, off by ~0.15 of
+    the breathing amplitude per view; a noisy regressor shrinks the fitted motion toward the
+    mean (errors-in-variables), most at end-exhale and end-inhale. One scalar per grid time,
+    fitted to the ~4 views around it, moves only along the anchors' motion pattern."""
     surrogate_residual: bool = False
     """Add the HexPlane field's output (displacement, scale and rotation change at absolute
     time) to the surrogate motion: the surrogate carries the breathing, HexPlane what a
@@ -265,7 +271,7 @@ class FusionConfig:
             "lambda_lagbert st_mask_embed_scale alpha_lr lambda_balance ortho_strength "
             "lambda_uncertainty lambda_gate gamma_max rho_lr eps_freeze_steps "
             "eps_warmup_steps lambda_lp lp_subsample lambda_decouple decouple_subsample "
-            "lambda_distill surrogate_lr surrogate_harmonics "
+            "lambda_distill surrogate_lr surrogate_harmonics surrogate_refine_lr "
         ).split()
         spec = {n: UNIT for n in unit} | {n: ONE for n in ones}
         spec |= {n: POS for n in positive} | {n: NONNEG for n in nonneg}
