@@ -84,10 +84,8 @@ def test_centred_surrogate_is_still_at_the_time_averaged_anatomy():
 def test_surrogate_residual_adds_the_hexplane_field_and_both_train(tiny_scan_path, tmp_path):
     """surrogate_residual: dx = surrogate motion + HexPlane output, the HexPlane groups are in
     the optimizer (their smoothness losses too), and a checkpoint rebuilds the same model."""
-    from common.config import load_config
-    from physx4dct.config import PRESETS_DIR, Config, HexPlaneConfig
+    from physx4dct.config import HexPlaneConfig
     from physx4dct.deformation import HexPlaneField
-    from physx4dct.train import fit, load_model
 
     xyz = torch.rand(64, 3, generator=torch.Generator().manual_seed(3)) * 2 - 1
     g = torch.linspace(0, 1, GRID)
@@ -114,18 +112,7 @@ def test_surrogate_residual_adds_the_hexplane_field_and_both_train(tiny_scan_pat
     names = [grp["name"] for grp in fields[True].param_groups(1e-3)]
     assert names == ["surrogate", "hexplane_grid", "hexplane_mlp"]
 
-    over = {
-        "train.iterations": 8,
-        "train.coarse_iterations": 2,
-        "train.ckpt_every": 8,
-        "train.eval_every": 8,
-        "fusion.fusion_mode": "surrogate",
-        "fusion.num_anchors": 16,
-        "fusion.surrogate_residual": True,
-    }
-    cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, overrides=over)
-    fit(cfg, tmp_path / "run", data=tiny_scan_path)
-    model, _ = load_model(tmp_path / "run" / "checkpoints" / "last.pt")
+    model = _tiny_surrogate_fit(tiny_scan_path, tmp_path, {"fusion.surrogate_residual": True})
     assert model.hexplane is not None and model.deformation.residual is model.hexplane
     assert model.deformation.coef.abs().max() > 0  # the surrogate motion trained
     head = list(model.hexplane.head_dx.parameters())  # starts at zero (identity motion)
@@ -137,9 +124,6 @@ def test_signal_refinement_recovers_a_wrong_signal(tiny_scan_path, tmp_path):
     motion fixed, fitting the displacement of a true signal from a wrong one moves s to the
     true signal (off: no parameter, the stored signal is used as is); a fit trains it and a
     checkpoint rebuilds it."""
-    from common.config import load_config
-    from physx4dct.config import PRESETS_DIR, Config
-    from physx4dct.train import fit, load_model
 
     xyz = torch.rand(64, 3, generator=torch.Generator().manual_seed(3)) * 2 - 1
     g = torch.linspace(0, 1, GRID, dtype=torch.float64)
@@ -164,6 +148,17 @@ def test_signal_refinement_recovers_a_wrong_signal(tiny_scan_path, tmp_path):
     assert err < 0.02, f"refined signal off by {err:.3f}"
     assert (wrong - true).abs().max() > 0.25  # the fit had something to correct
 
+    model = _tiny_surrogate_fit(tiny_scan_path, tmp_path, {"fusion.surrogate_refine_lr": 0.01})
+    assert model.deformation.refine is not None
+    assert model.deformation.refine.detach().abs().max() > 0  # the signal correction trained
+
+
+def _tiny_surrogate_fit(scan_path, tmp_path, extra: dict):
+    """A surrogate-mode fit of 8 iterations on the tiny scan, loaded back from last.pt."""
+    from common.config import load_config
+    from physx4dct.config import PRESETS_DIR, Config
+    from physx4dct.train import fit, load_model
+
     over = {
         "train.iterations": 8,
         "train.coarse_iterations": 2,
@@ -171,10 +166,8 @@ def test_signal_refinement_recovers_a_wrong_signal(tiny_scan_path, tmp_path):
         "train.eval_every": 8,
         "fusion.fusion_mode": "surrogate",
         "fusion.num_anchors": 16,
-        "fusion.surrogate_refine_lr": 0.01,
+        **extra,
     }
     cfg = load_config(Config, preset="tiny", presets_dir=PRESETS_DIR, overrides=over)
-    fit(cfg, tmp_path / "run", data=tiny_scan_path)
-    model, _ = load_model(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert model.deformation.refine is not None
-    assert model.deformation.refine.detach().abs().max() > 0  # the signal correction trained
+    fit(cfg, tmp_path / "run", data=scan_path)
+    return load_model(tmp_path / "run" / "checkpoints" / "last.pt")[0]
