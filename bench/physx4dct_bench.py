@@ -94,13 +94,13 @@ def _fit_cfg(name: str, args: argparse.Namespace, seed: int, scan_path: Path):
         "gaussians.densify_until": n * 3 // 5,
         "gaussians.densify_every": max(1, n // 10),
     }
-    over.update(getattr(args, "sets", None) or {})  # e.g. the Gaussian budget of a sweep point
     cfg_file = None
     if name == "physx_best":
         over.update(_PHYSX_BEST)
     if name in _SURROGATES:
         over.update(_SURROGATES[name])
         cfg_file = PRESETS_DIR / "fusion" / "surrogate.yaml"
+    over.update(getattr(args, "sets", None) or {})  # last: e.g. a sweep point's Gaussian budget
     return load_config(
         Config, preset=args.preset, presets_dir=PRESETS_DIR, config_file=cfg_file, overrides=over
     )
