@@ -40,7 +40,7 @@ signal refined on the projections, ``fusion.surrogate_refine_lr``) are available
 _SURROGATE = {"fusion.fusion_mode": "surrogate"}  # the rest from presets/fusion/surrogate.yaml
 _SURROGATE_CENTRED = {**_SURROGATE, "fusion.surrogate_centre": True}
 _SURROGATE_RESIDUAL = {**_SURROGATE_CENTRED, "fusion.surrogate_residual": True}
-_SURROGATE_REFINED = {**_SURROGATE_RESIDUAL, "fusion.surrogate_refine_lr": 2e-3}
+_SURROGATE_REFINED = {**_SURROGATE_RESIDUAL, "fusion.surrogate_refine_lr": 1e-2}
 _SURROGATES = {
     "surrogate": _SURROGATE,
     "surrogate_centred": _SURROGATE_CENTRED,
