@@ -429,7 +429,8 @@ def _sets(items: list[str] | None) -> dict:
     return out
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line (also used by bench/physx4dct_refine_lr.py)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu", help="Scale preset of the phantom and the fits.")
     ap.add_argument("--iterations", type=int, help="Iterations of every fit (preset's).")
@@ -471,7 +472,11 @@ def main() -> None:
         default=Path("docs/assets/physx4dct_trajectory.png"),
         help="True vs learned tumour trajectory figure of the docs.",
     )
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     args.sets = _sets(args.set_items)
     from common.results import write_result
 
