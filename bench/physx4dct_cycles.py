@@ -22,7 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-FITS = ("static3d", "hexplane4d", "surrogate", "surrogate_centred", "surrogate_residual")
+FITS = (
+    "static3d",
+    "hexplane4d",
+    "surrogate",
+    "surrogate_centred",
+    "surrogate_residual",
+    "surrogate_refined",
+)
 """Gaussian fits scored, when the benchmark ran them (static3d is the reference)."""
 
 
